@@ -1,0 +1,80 @@
+import { attr, GraphBuilder } from '../onnx/graph.ts';
+import { conv, separableConv, WeightSource } from './layers.ts';
+
+/**
+ * face-api's two networks, rebuilt op for op from its source (1.7.15) as ONNX graphs.
+ * Inputs are NCHW float32, already normalised ((rgb - mean) / 255) by the caller, per the manifest.
+ */
+
+/** TinyFaceDetector: TinyYolov2 with separable convs, first layer a plain conv, leaky ReLU(0.1). */
+export function tinyFaceDetectorGraph(weights: WeightSource): GraphBuilder {
+  const g = new GraphBuilder('tiny_face_detector');
+  const input = g.input('input', ['batch', 3, 'height', 'width']);
+  const leaky = (x: string) => g.node('LeakyRelu', [x], { alpha: attr.float(0.1) });
+  const maxPool = (x: string, stride: number) =>
+    g.node('MaxPool', [x], {
+      kernel_shape: attr.ints([2, 2]),
+      strides: attr.ints([stride, stride]),
+      auto_pad: attr.string('SAME_UPPER'),
+    });
+
+  let x = leaky(conv(g, input, weights.get('conv0/filters'), weights.get('conv0/bias'), 'conv0', 1, 'valid'));
+  x = maxPool(x, 2);
+  for (const [layer, poolStride] of [
+    ['conv1', 2],
+    ['conv2', 2],
+    ['conv3', 2],
+    ['conv4', 2],
+    ['conv5', 1],
+  ] as const) {
+    x = leaky(separableConv(g, x, weights, layer, 1, { explicit: 1 }));
+    x = maxPool(x, poolStride);
+  }
+  const grid = conv(g, x, weights.get('conv8/filters'), weights.get('conv8/bias'), 'conv8', 1, 'valid');
+  g.node('Identity', [grid], {}, 'grid');
+  g.output('grid', ['batch', 25, 'cells', 'cells']);
+  return g;
+}
+
+/** FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax. */
+export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
+  const g = new GraphBuilder('face_expression');
+  const input = g.input('input', ['batch', 3, 112, 112]);
+  const relu = (x: string) => g.node('Relu', [x]);
+  const add = (a: string, b: string) => g.node('Add', [a, b]);
+
+  const denseBlock = (x: string, prefix: string, isFirst: boolean) => {
+    const out1 = relu(
+      isFirst
+        ? conv(g, x, weights.get(`${prefix}/conv0/filters`), weights.get(`${prefix}/conv0/bias`), `${prefix}/conv0`, 2, 'same')
+        : separableConv(g, x, weights, `${prefix}/conv0`, 2, 'same'),
+    );
+    const out2 = separableConv(g, out1, weights, `${prefix}/conv1`, 1, 'same');
+    const in3 = relu(add(out1, out2));
+    const out3 = separableConv(g, in3, weights, `${prefix}/conv2`, 1, 'same');
+    // Same association order as the reference: out1 + (out2 + out3), float addition is not associative.
+    const in4 = relu(add(out1, add(out2, out3)));
+    const out4 = separableConv(g, in4, weights, `${prefix}/conv3`, 1, 'same');
+    return relu(add(out1, add(out2, add(out3, out4))));
+  };
+
+  let x = denseBlock(input, 'dense0', true);
+  x = denseBlock(x, 'dense1', false);
+  x = denseBlock(x, 'dense2', false);
+  x = denseBlock(x, 'dense3', false);
+  const pooled = g.node('GlobalAveragePool', [x]);
+  const embedding = g.node('Flatten', [pooled], { axis: attr.int(1) }, 'embedding');
+  const fcW = weights.get('fc/weights');
+  const fcB = weights.get('fc/bias');
+  const logits = g.node(
+    'Gemm',
+    [embedding, g.constant('fc/weights', fcW.shape, fcW.data), g.constant('fc/bias', fcB.shape, fcB.data)],
+    {},
+    'logits',
+  );
+  g.node('Softmax', [logits], { axis: attr.int(1) }, 'probs');
+  g.output('embedding', ['batch', 256]);
+  g.output('logits', ['batch', 7]);
+  g.output('probs', ['batch', 7]);
+  return g;
+}

@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+  quantization?: { dtype: 'uint8' | 'uint16' | 'float16'; scale?: number; min?: number };
+}
+
+interface WeightGroup {
+  paths: string[];
+  weights: WeightSpec[];
+}
+
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * Reads a tfjs `*-weights_manifest.json` and its shards into float32 tensors.
+ *
+ * Quantised weights are dequantised exactly as tfjs does when it loads them
+ * (`q * scale + min`, computed in float64 and stored as float32), so the ONNX model holds the
+ * very numbers the reference runs on.
+ */
+export async function readTfjsWeights(manifestPath: string): Promise<Map<string, Tensor>> {
+  const groups = JSON.parse(await readFile(manifestPath, 'utf8')) as WeightGroup[];
+  const tensors = new Map<string, Tensor>();
+  for (const group of groups) {
+    const shards = await Promise.all(group.paths.map((p) => readFile(join(dirname(manifestPath), p))));
+    const bytes = Buffer.concat(shards);
+    let offset = 0;
+    for (const spec of group.weights) {
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      const { data, byteLength } = decode(spec, bytes, offset, size);
+      tensors.set(spec.name, { shape: spec.shape, data });
+      offset += byteLength;
+    }
+    if (offset !== bytes.byteLength) {
+      throw new Error(`${manifestPath}: weights use ${offset} bytes but the shards hold ${bytes.byteLength}`);
+    }
+  }
+  return tensors;
+}
+
+function decode(spec: WeightSpec, bytes: Buffer, offset: number, size: number) {
+  const q = spec.quantization;
+  const data = new Float32Array(size);
+  if (!q) {
+    for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
+    return { data, byteLength: size * 4 };
+  }
+  if (q.dtype === 'uint8' || q.dtype === 'uint16') {
+    if (q.scale === undefined || q.min === undefined) {
+      throw new Error(`weight ${spec.name}: ${q.dtype} quantisation without scale/min`);
+    }
+    const width = q.dtype === 'uint8' ? 1 : 2;
+    for (let i = 0; i < size; i++) {
+      const v = width === 1 ? bytes.readUInt8(offset + i) : bytes.readUInt16LE(offset + i * 2);
+      data[i] = v * q.scale + q.min;
+    }
+    return { data, byteLength: size * width };
+  }
+  throw new Error(`weight ${spec.name}: unsupported quantisation ${q.dtype}`);
+}

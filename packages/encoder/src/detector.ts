@@ -1,6 +1,12 @@
 import type { RgbImage } from './decode.ts';
 import type { LoadedModel } from './manifest.ts';
-import { bottomRightSquare, type InputSpec, inputLength, inputSpecOf, resizeNormalizeInto } from './preprocess.ts';
+import {
+  bottomRightSquare,
+  type InputSpec,
+  inputLength,
+  inputSpecOf,
+  resizeNormalizeInto,
+} from './preprocess.ts';
 import { type ExecutionProvider, ort } from './session.ts';
 
 /** A box in image pixels (x, y = top-left corner). */
@@ -25,7 +31,11 @@ export interface DetectorOptions {
   iouThreshold: number;
 }
 
-export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = { inputSize: 416, scoreThreshold: 0.5, iouThreshold: 0.4 };
+export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
+  inputSize: 416,
+  scoreThreshold: 0.5,
+  iouThreshold: 0.4,
+};
 
 // face-api's TinyFaceDetector anchors (in grid cells) and grid layout: 5 anchors × (tx, ty, tw, th, score).
 const ANCHORS = [
@@ -60,6 +70,10 @@ export class FaceDetector {
     this.outputName = manifest.outputs.grid!;
   }
 
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+
   /** Detects faces in each image; images run through the network together as one batch. */
   async detect(images: RgbImage[]): Promise<Detection[][]> {
     if (images.length === 0) return [];
@@ -76,7 +90,9 @@ export class FaceDetector {
     const data = grid.data as Float32Array;
     const cells = grid.dims[2]!;
     const perImage = ANCHORS.length * BOX_ENCODING * cells * cells;
-    const detections = images.map((image, i) => this.decode(data.subarray(i * perImage, (i + 1) * perImage), cells, image));
+    const detections = images.map((image, i) =>
+      this.decode(data.subarray(i * perImage, (i + 1) * perImage), cells, image),
+    );
     input.dispose();
     grid.dispose();
     return detections;
@@ -112,7 +128,10 @@ export class FaceDetector {
       candidates.map((c) => c.score),
       iouThreshold,
     );
-    return keep.map((i) => ({ box: scaleBox(candidates[i]!.rel, image.width, image.height), score: candidates[i]!.score }));
+    return keep.map((i) => ({
+      box: scaleBox(candidates[i]!.rel, image.width, image.height),
+      score: candidates[i]!.score,
+    }));
   }
 }
 

@@ -40,8 +40,10 @@ export const DEFAULT_EXPRESSION_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-expres
 export const DEFAULT_DETECTOR_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-tiny-face-detector/manifest.json`;
 
 const stderrLogger: EncoderLogger = {
-  info: (fields, message) => process.stderr.write(`${JSON.stringify({ level: 'info', msg: message, ...fields })}\n`),
-  warn: (fields, message) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...fields })}\n`),
+  info: (fields, message) =>
+    process.stderr.write(`${JSON.stringify({ level: 'info', msg: message, ...fields })}\n`),
+  warn: (fields, message) =>
+    process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...fields })}\n`),
 };
 
 /**
@@ -67,7 +69,11 @@ export class Encoder {
     expectTask(expressionModel, 'expression');
     const sessionOptions = { device, threads };
     const det = await createSession(detectorModel.bytes, describe(detectorModel.manifest), sessionOptions);
-    const expr = await createSession(expressionModel.bytes, describe(expressionModel.manifest), sessionOptions);
+    const expr = await createSession(
+      expressionModel.bytes,
+      describe(expressionModel.manifest),
+      sessionOptions,
+    );
     for (const s of [det, expr]) {
       if (s.fallbackReason) {
         logger.warn({ device, reason: s.fallbackReason }, 'CUDA provider did not load; running on the CPU');
@@ -87,7 +93,12 @@ export class Encoder {
       ...DEFAULT_DETECTOR_OPTIONS,
       ...options.detector,
     });
-    const expression = new ExpressionModel(expr.session, expressionModel, expr.provider, options.batchSize ?? 32);
+    const expression = new ExpressionModel(
+      expr.session,
+      expressionModel,
+      expr.provider,
+      options.batchSize ?? 32,
+    );
     return new Encoder(detector, expression, options.detectBatchSize ?? 8);
   }
 
@@ -97,6 +108,10 @@ export class Encoder {
 
   get model(): ModelManifest {
     return this.expression.manifest;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.detector.close(), this.expression.close()]);
   }
 
   /** Detects every face in every image and embeds them; faces from all images share batches. */
@@ -134,7 +149,10 @@ export class Encoder {
 
   /** Embeds images that are already face crops (CK+, FER2013): the whole image is the face. */
   async embedCrops(images: RgbImage[]): Promise<Face[]> {
-    const crops = images.map((image) => ({ image, region: { x: 0, y: 0, width: image.width, height: image.height } }));
+    const crops = images.map((image) => ({
+      image,
+      region: { x: 0, y: 0, width: image.width, height: image.height },
+    }));
     const embedded = await this.expression.embed(crops);
     return embedded.map((result, i) => ({
       box: { x: 0, y: 0, width: images[i]!.width, height: images[i]!.height },

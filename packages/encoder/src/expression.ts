@@ -34,7 +34,8 @@ export interface ExpressionResult {
  */
 export function cropRegion(box: Box, image: { width: number; height: number }): PixelRect {
   const values = [box.x, box.y, box.width, box.height];
-  if (!values.every(Number.isFinite)) throw new FaceBoxError('FACE_BOX_INVALID', `face box ${JSON.stringify(box)} is not finite`);
+  if (!values.every(Number.isFinite))
+    throw new FaceBoxError('FACE_BOX_INVALID', `face box ${JSON.stringify(box)} is not finite`);
   const x = Math.max(box.x, 0);
   const y = Math.max(box.y, 0);
   const region = {
@@ -78,6 +79,10 @@ export class ExpressionModel {
 
   get dims(): number {
     return this.manifest.embeddingDims ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
   }
 
   /** Embeds face crops, running the network in batches of `batchSize`. */

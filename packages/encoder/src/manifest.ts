@@ -22,7 +22,10 @@ export const modelManifestSchema = z.object({
     channels: z.enum(['RGB', 'BGR', 'GRAY']),
     /** Applied by fever before the model: (pixel - mean) / std, per channel, pixels in 0..255. */
     mean: z.array(z.number()).min(1).max(3),
-    std: z.array(z.number().refine((v) => v !== 0, 'std must not be 0')).min(1).max(3),
+    std: z
+      .array(z.number().refine((v) => v !== 0, 'std must not be 0'))
+      .min(1)
+      .max(3),
     /**
      * How a face region becomes the input: `square-centre` pads the crop to a square with the face
      * centred (face-api), `stretch` resizes it as it is. Resizing is always TF bilinear without
@@ -66,7 +69,10 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
   const m = parsed.data;
   if (m.task === 'expression') {
     if (!m.outputs.embedding) {
-      throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: outputs.embedding is required`);
+      throw new ModelError(
+        'MODEL_MANIFEST_INVALID',
+        `model manifest ${where}: outputs.embedding is required`,
+      );
     }
     if (m.outputs.probs && !m.labels?.length) {
       throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: outputs.probs needs labels`);
@@ -94,15 +100,22 @@ export async function loadModel(manifestPath: string): Promise<LoadedModel> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ModelError('MODEL_NOT_FOUND', `model manifest ${path} cannot be read: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new ModelError(
+      'MODEL_NOT_FOUND',
+      `model manifest ${path} cannot be read: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${path} is not JSON: ${(err as Error).message}`);
+    throw new ModelError(
+      'MODEL_MANIFEST_INVALID',
+      `model manifest ${path} is not JSON: ${(err as Error).message}`,
+    );
   }
   const manifest = validateManifest(raw, path);
   const file = resolve(dirname(path), manifest.file);

@@ -92,53 +92,63 @@ export function resizeNormalizeInto(
   const std = Array.from({ length: channels }, (_, c) => spec.std[spec.std.length === 1 ? 0 : c]!);
   const { data, width: imgW } = image;
 
-  // Per output column: the two source columns (as canvas x) and the lerp weight.
-  const x0s = new Int32Array(outW);
-  const x1s = new Int32Array(outW);
+  // Source offsets into `data` for each output column / row, -1 where the canvas is padding.
+  // Precomputed so the inner loop is plain indexing (this loop dominated the expression path).
+  const col0 = new Int32Array(outW);
+  const col1 = new Int32Array(outW);
   const xLerps = new Float32Array(outW);
+  const colOffset = (cx: number) => {
+    const rx = cx - canvas.offsetX;
+    return rx < 0 || rx >= region.width ? -1 : (region.x + rx) * 3;
+  };
   for (let x = 0; x < outW; x++) {
     const src = f32(x * scaleX);
     const x0 = Math.max(0, Math.floor(src));
-    x0s[x] = x0;
-    x1s[x] = Math.min(x0 + 1, canvas.width - 1);
+    col0[x] = colOffset(x0);
+    col1[x] = colOffset(Math.min(x0 + 1, canvas.width - 1));
     xLerps[x] = f32(src - x0);
   }
-
-  const rgb = new Float32Array(3);
-  // Reads canvas pixel (cx, cy) channel c: inside the region it is the image, outside it is 0.
-  const px = (cx: number, cy: number, c: number): number => {
-    const rx = cx - canvas.offsetX;
+  const rowOffset = (cy: number) => {
     const ry = cy - canvas.offsetY;
-    if (rx < 0 || ry < 0 || rx >= region.width || ry >= region.height) return 0;
-    return data[((region.y + ry) * imgW + region.x + rx) * 3 + c]!;
+    return ry < 0 || ry >= region.height ? -1 : (region.y + ry) * imgW * 3;
   };
 
+  const gray = spec.channels === 'GRAY';
+  const source = spec.channels === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  const channelStride = spec.layout === 'NCHW' ? plane : 1;
+  const pixelStride = spec.layout === 'NCHW' ? 1 : channels;
+  const rgb = new Float32Array(3);
   for (let y = 0; y < outH; y++) {
     const srcY = f32(y * scaleY);
     const y0 = Math.max(0, Math.floor(srcY));
-    const y1 = Math.min(y0 + 1, canvas.height - 1);
+    const row0 = rowOffset(y0);
+    const row1 = rowOffset(Math.min(y0 + 1, canvas.height - 1));
     const yLerp = f32(srcY - y0);
     for (let x = 0; x < outW; x++) {
-      const x0 = x0s[x]!;
-      const x1 = x1s[x]!;
+      const c0 = col0[x]!;
+      const c1 = col1[x]!;
       const xLerp = xLerps[x]!;
+      const tlAt = row0 < 0 || c0 < 0 ? -1 : row0 + c0;
+      const trAt = row0 < 0 || c1 < 0 ? -1 : row0 + c1;
+      const blAt = row1 < 0 || c0 < 0 ? -1 : row1 + c0;
+      const brAt = row1 < 0 || c1 < 0 ? -1 : row1 + c1;
       for (let c = 0; c < 3; c++) {
-        const tl = px(x0, y0, c);
-        const tr = px(x1, y0, c);
-        const bl = px(x0, y1, c);
-        const br = px(x1, y1, c);
+        const tl = tlAt < 0 ? 0 : data[tlAt + c]!;
+        const tr = trAt < 0 ? 0 : data[trAt + c]!;
+        const bl = blAt < 0 ? 0 : data[blAt + c]!;
+        const br = brAt < 0 ? 0 : data[brAt + c]!;
         const top = f32(tl + f32(f32(tr - tl) * xLerp));
         const bottom = f32(bl + f32(f32(br - bl) * xLerp));
         rgb[c] = f32(top + f32(f32(bottom - top) * yLerp));
       }
-      const pixel = y * outW + x;
-      for (let c = 0; c < channels; c++) {
-        const value =
-          spec.channels === 'GRAY'
-            ? f32(0.299 * rgb[0]! + 0.587 * rgb[1]! + 0.114 * rgb[2]!)
-            : rgb[spec.channels === 'BGR' ? 2 - c : c]!;
-        const normalized = f32(f32(value - mean[c]!) / std[c]!);
-        out[offset + (spec.layout === 'NCHW' ? c * plane + pixel : pixel * channels + c)] = normalized;
+      const base = offset + (y * outW + x) * pixelStride;
+      if (gray) {
+        const value = f32(0.299 * rgb[0]! + 0.587 * rgb[1]! + 0.114 * rgb[2]!);
+        out[base] = f32(f32(value - mean[0]!) / std[0]!);
+      } else {
+        for (let c = 0; c < 3; c++) {
+          out[base + c * channelStride] = f32(f32(rgb[source[c]!]! - mean[c]!) / std[c]!);
+        }
       }
     }
   }

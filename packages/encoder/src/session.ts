@@ -52,10 +52,16 @@ export async function createSession(
     } catch (err) {
       const reason = (err as Error).message;
       if (options.device === 'cuda') {
-        const hint = cudaProviderInstalled() ? 'the CUDA provider is installed but did not load' : CUDA_INSTALL_HINT;
-        throw new DeviceError('CUDA_UNAVAILABLE', `FEVER_DEVICE=cuda, but CUDA cannot run ${label}: ${reason}. ${hint}`, {
-          cause: err,
-        });
+        const hint = cudaProviderInstalled()
+          ? 'the CUDA provider is installed but did not load'
+          : CUDA_INSTALL_HINT;
+        throw new DeviceError(
+          'CUDA_UNAVAILABLE',
+          `FEVER_DEVICE=cuda, but CUDA cannot run ${label}: ${reason}. ${hint}`,
+          {
+            cause: err,
+          },
+        );
       }
       return { ...(await createCpuSession(model, label, base)), fallbackReason: reason };
     }

@@ -1,4 +1,4 @@
-import { attr, type GraphBuilder } from '../onnx/graph.ts';
+import { type AttributeValue, attr, type GraphBuilder } from '../onnx/graph.ts';
 import type { Tensor } from './tfjs-weights.ts';
 
 /**
@@ -44,7 +44,7 @@ function depthwiseToOihw({ shape, data }: Tensor): { dims: number[]; data: Float
   return { dims: [c, 1, kh, kw], data: out };
 }
 
-function paddingAttrs(padding: Padding) {
+function paddingAttrs(padding: Padding): Record<string, AttributeValue> {
   if (padding === 'same') return { auto_pad: attr.string('SAME_UPPER') };
   if (padding === 'valid') return { auto_pad: attr.string('VALID') };
   const p = padding.explicit;

@@ -1,5 +1,5 @@
 import { attr, GraphBuilder } from '../onnx/graph.ts';
-import { conv, separableConv, WeightSource } from './layers.ts';
+import { conv, separableConv, type WeightSource } from './layers.ts';
 
 /**
  * face-api's two networks, rebuilt op for op from its source (1.7.15) as ONNX graphs.
@@ -46,7 +46,15 @@ export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
   const denseBlock = (x: string, prefix: string, isFirst: boolean) => {
     const out1 = relu(
       isFirst
-        ? conv(g, x, weights.get(`${prefix}/conv0/filters`), weights.get(`${prefix}/conv0/bias`), `${prefix}/conv0`, 2, 'same')
+        ? conv(
+            g,
+            x,
+            weights.get(`${prefix}/conv0/filters`),
+            weights.get(`${prefix}/conv0/bias`),
+            `${prefix}/conv0`,
+            2,
+            'same',
+          )
         : separableConv(g, x, weights, `${prefix}/conv0`, 2, 'same'),
     );
     const out2 = separableConv(g, out1, weights, `${prefix}/conv1`, 1, 'same');

@@ -66,21 +66,33 @@ export class GraphBuilder {
   constant(name: string, dims: number[], data: Float32Array): string {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (expected !== data.length) {
-      throw new Error(`initializer ${name}: dims ${dims.join('x')} need ${expected} values, got ${data.length}`);
+      throw new Error(
+        `initializer ${name}: dims ${dims.join('x')} need ${expected} values, got ${data.length}`,
+      );
     }
     this.initializers.push({ name, dims, data });
     return name;
   }
 
   /** Adds a node and returns the name of its (single) output; pass `output` to name it. */
-  node(op: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, output?: string): string {
+  node(
+    op: string,
+    inputs: string[],
+    attributes: Record<string, AttributeValue> = {},
+    output?: string,
+  ): string {
     const id = this.counter++;
     const out = output ?? `${op.toLowerCase()}_${id}`;
     this.nodes.push({ op, name: `${op}_${id}`, inputs, outputs: [out], attributes });
     return out;
   }
 
-  toModel(options: { producer: string; producerVersion: string; opset: number; docString?: string }): Uint8Array {
+  toModel(options: {
+    producer: string;
+    producerVersion: string;
+    opset: number;
+    docString?: string;
+  }): Uint8Array {
     const model = new ProtoWriter();
     model.int(1, 8); // ir_version 8 (ONNX 1.10+), understood by every current runtime
     model.string(2, options.producer);

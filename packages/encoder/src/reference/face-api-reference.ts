@@ -45,7 +45,10 @@ export class FaceApiReference {
     const { tf, nets, TinyFaceDetectorOptions, extractFaceTensors } = this.faceapi;
     const tensor = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
     try {
-      const detections = await nets.tinyFaceDetector.locateFaces(tensor, new TinyFaceDetectorOptions(this.options));
+      const detections = await nets.tinyFaceDetector.locateFaces(
+        tensor,
+        new TinyFaceDetectorOptions(this.options),
+      );
       const crops = await extractFaceTensors(tensor, detections);
       const faces: ReferenceFace[] = [];
       for (const [i, crop] of crops.entries()) {

@@ -1,0 +1,53 @@
+import type { EncoderOptions } from '@fever/encoder';
+import { InputError } from '@fever/errors';
+import type { Config } from '@fever/schema';
+
+/** Flags every command that runs the encoder accepts; they override the env config. */
+export interface EncoderFlags {
+  device?: string;
+  threads?: string;
+  model?: string;
+  inputSize?: string;
+  minScore?: string;
+}
+
+function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, rule: string) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !check(n)) throw new InputError('BAD_FLAG', `--${name} ${rule}, got '${value}'`);
+  return n;
+}
+
+export function encoderOptions(
+  config: Config,
+  flags: EncoderFlags,
+  log: (line: string) => void,
+): EncoderOptions {
+  const device = flags.device ?? config.device;
+  if (!['auto', 'cpu', 'cuda'].includes(device)) {
+    throw new InputError('BAD_FLAG', `--device must be auto, cpu or cuda, got '${device}'`);
+  }
+  const inputSize = numberFlag(
+    'input-size',
+    flags.inputSize,
+    (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0,
+    'must be a multiple of 32',
+  );
+  const scoreThreshold = numberFlag('min-score', flags.minScore, (n) => n >= 0 && n < 1, 'must be in [0, 1)');
+  return {
+    device: device as EncoderOptions['device'],
+    threads:
+      numberFlag('threads', flags.threads, (n) => Number.isInteger(n) && n >= 0, 'must be a whole number') ??
+      config.threads ??
+      0,
+    expressionModel: flags.model ?? config.modelManifest,
+    detector: {
+      ...(inputSize === undefined ? {} : { inputSize }),
+      ...(scoreThreshold === undefined ? {} : { scoreThreshold }),
+    },
+    logger: {
+      info: (fields, message) => log(`${message} (${fields.model}, ${fields.threads} threads)`),
+      warn: (fields, message) => log(`${message}: ${fields.reason}`),
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { type EncoderFlags, encoderOptions } from './encoder-options.ts';

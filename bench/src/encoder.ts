@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- encoder`: throughput of the ONNX encoder against face-api's tfjs-wasm
+ * reference on the same decoded photos, in the same run.
+ *
+ * - pipeline: detect + embed whole photos; batch = photos per Encoder.encode() call.
+ * - expression: the expression network alone on the detected face crops; batch = faces per run.
+ * The reference has no batching (face-api runs one image at a time) and is single-threaded wasm.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
+import { FaceApiReference } from '../../packages/encoder/src/reference/face-api-reference.ts';
+import { samplePhotos } from '../../packages/encoder/src/testing/paths.ts';
+import { RssSampler, resultsPath, table } from './report.ts';
+
+const quiet = { info() {}, warn() {} };
+const BATCHES = [1, 8, 32];
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const value = await fn();
+  return [value, (performance.now() - start) / 1000];
+}
+
+export default async function encoderBench(args: string[]) {
+  const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 3);
+  const threads = Number(args.find((a) => a.startsWith('--threads='))?.split('=')[1] ?? 0);
+  const photos = await Promise.all(samplePhotos().map((p) => decodeImage(p)));
+  // A workload of 32 photos (the six samples repeated) so batch 32 is one full batch.
+  const workload: RgbImage[] = Array.from({ length: 32 }, (_, i) => photos[i % photos.length]!);
+  const rss = new RssSampler();
+  const rows: Record<string, string | number>[] = [];
+
+  // Reference: one photo at a time, as face-api runs.
+  const reference = await FaceApiReference.create();
+  await reference.encode(photos[0]!); // warm-up
+  const refPhotos = photos.slice();
+  let refFaces = 0;
+  const [, refSeconds] = await timed(async () => {
+    for (let r = 0; r < rounds; r++)
+      for (const p of refPhotos) refFaces += (await reference.encode(p)).length;
+  });
+  const refPhotosPerSec = (rounds * refPhotos.length) / refSeconds;
+  const refFacesPerSec = refFaces / refSeconds;
+  rows.push({
+    path: 'tfjs-wasm reference',
+    stage: 'pipeline',
+    batch: 1,
+    'photos/s': refPhotosPerSec.toFixed(1),
+    'faces/s': refFacesPerSec.toFixed(1),
+    'vs ref': '1.00',
+  });
+
+  // Reference expression net alone on the face crops.
+  const onnx = await Encoder.create({ device: 'cpu', threads, logger: quiet, batchSize: 32 });
+  const crops = (await onnx.encode(photos)).flatMap((faces, i) =>
+    faces.map((f) => cropOf(photos[i]!, f.box)),
+  );
+  const [, refExprSeconds] = await timed(async () => {
+    for (let r = 0; r < rounds; r++) for (const c of crops) await reference.embedCrop(c);
+  });
+  const refExprPerSec = (rounds * crops.length) / refExprSeconds;
+  rows.push({
+    path: 'tfjs-wasm reference',
+    stage: 'expression',
+    batch: 1,
+    'photos/s': '',
+    'faces/s': refExprPerSec.toFixed(1),
+    'vs ref': '1.00',
+  });
+  await onnx.close();
+
+  for (const batch of BATCHES) {
+    const encoder = await Encoder.create({
+      device: 'cpu',
+      threads,
+      logger: quiet,
+      detectBatchSize: batch,
+      batchSize: Math.max(batch, 8),
+    });
+    await encoder.encode(workload.slice(0, batch)); // warm-up
+    let faces = 0;
+    const [, seconds] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) {
+        for (let s = 0; s < workload.length; s += batch) {
+          faces += (await encoder.encode(workload.slice(s, s + batch))).reduce((n, f) => n + f.length, 0);
+        }
+      }
+    });
+    const facesPerSec = faces / seconds;
+    rows.push({
+      path: `onnx ${encoder.provider}`,
+      stage: 'pipeline',
+      batch,
+      'photos/s': ((rounds * workload.length) / seconds).toFixed(1),
+      'faces/s': facesPerSec.toFixed(1),
+      'vs ref': (facesPerSec / refFacesPerSec).toFixed(2),
+    });
+    await encoder.close();
+  }
+
+  const cropWorkload = Array.from({ length: 256 }, (_, i) => crops[i % crops.length]!);
+  for (const batch of BATCHES) {
+    const encoder = await Encoder.create({ device: 'cpu', threads, logger: quiet, batchSize: batch });
+    await encoder.embedCrops(cropWorkload.slice(0, batch));
+    const [, seconds] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) await encoder.embedCrops(cropWorkload);
+    });
+    const facesPerSec = (rounds * cropWorkload.length) / seconds;
+    rows.push({
+      path: `onnx ${encoder.provider}`,
+      stage: 'expression',
+      batch,
+      'photos/s': '',
+      'faces/s': facesPerSec.toFixed(1),
+      'vs ref': (facesPerSec / refExprPerSec).toFixed(2),
+    });
+    await encoder.close();
+  }
+
+  const peakRssMb = rss.stop();
+  console.log(table(rows));
+  console.log(
+    `peak RSS ${peakRssMb.toFixed(0)} MB (reference and ONNX in one process); ${cpus().length} cores, ${cpus()[0]?.model}`,
+  );
+  console.log(
+    'vs ref = faces/s over the tfjs-wasm reference (single-threaded) on the same images in this run',
+  );
+  const out = resultsPath('encoder');
+  await mkdir(out.dir, { recursive: true });
+  await writeFile(
+    out.file,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu: cpus()[0]?.model,
+        cores: cpus().length,
+        rounds,
+        threads,
+        peakRssMb,
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`wrote ${out.file}`);
+}
+
+/** A face crop as its own image, for the expression-only runs. */
+function cropOf(image: RgbImage, box: { x: number; y: number; width: number; height: number }): RgbImage {
+  const x = Math.max(0, Math.floor(box.x));
+  const y = Math.max(0, Math.floor(box.y));
+  const w = Math.min(image.width - x, Math.floor(box.width));
+  const h = Math.min(image.height - y, Math.floor(box.height));
+  const data = new Uint8Array(w * h * 3);
+  for (let row = 0; row < h; row++) {
+    data.set(
+      image.data.subarray(((y + row) * image.width + x) * 3, ((y + row) * image.width + x + w) * 3),
+      row * w * 3,
+    );
+  }
+  return { data, width: w, height: h };
+}

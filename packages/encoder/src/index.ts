@@ -1,0 +1,27 @@
+export {
+  DEFAULT_MAX_PIXELS,
+  type DecodeOptions,
+  decodeImage,
+  ImageDecodeError,
+  type RgbImage,
+} from './decode.ts';
+export { type Box, DEFAULT_DETECTOR_OPTIONS, type Detection, type DetectorOptions } from './detector.ts';
+export {
+  DEFAULT_DETECTOR_MANIFEST,
+  DEFAULT_EXPRESSION_MANIFEST,
+  DEFAULT_MODELS_DIR,
+  Encoder,
+  type EncoderLogger,
+  type EncoderOptions,
+  type Face,
+} from './encoder.ts';
+export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
+export { l2Normalize } from './expression.ts';
+export {
+  loadModel,
+  type ModelManifest,
+  modelManifestSchema,
+  sha256Hex,
+  validateManifest,
+} from './manifest.ts';
+export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';

@@ -85,16 +85,24 @@ export class ExpressionModel {
     await this.session.release();
   }
 
-  /** Embeds face crops, running the network in batches of `batchSize`. */
+  /**
+   * Embeds face crops, running the network in batches of `batchSize`. The next batch is cropped
+   * and resized in JS while onnxruntime runs the current one on its own threads.
+   */
   async embed(crops: FaceCrop[]): Promise<ExpressionResult[]> {
     const results: ExpressionResult[] = [];
+    let running: Promise<ExpressionResult[]> | null = null;
     for (let start = 0; start < crops.length; start += this.batchSize) {
-      results.push(...(await this.runBatch(crops.slice(start, start + this.batchSize))));
+      const batch = crops.slice(start, start + this.batchSize);
+      const input = this.prepare(batch);
+      if (running) results.push(...(await running));
+      running = this.run(input, batch.length);
     }
+    if (running) results.push(...(await running));
     return results;
   }
 
-  private async runBatch(crops: FaceCrop[]): Promise<ExpressionResult[]> {
+  private prepare(crops: FaceCrop[]): ort.Tensor {
     const per = inputLength(this.spec);
     const data = new Float32Array(per * crops.length);
     crops.forEach(({ image, region }, i) => {
@@ -104,18 +112,21 @@ export class ExpressionModel {
     const [h, w] = this.spec.size;
     const c = channelCount(this.spec);
     const dims = this.spec.layout === 'NCHW' ? [crops.length, c, h, w] : [crops.length, h, w, c];
-    const input = new ort.Tensor('float32', data, dims);
+    return new ort.Tensor('float32', data, dims);
+  }
+
+  private async run(input: ort.Tensor, count: number): Promise<ExpressionResult[]> {
     const { embedding: embeddingName, probs: probsName } = this.manifest.outputs;
     const fetches = [embeddingName!, ...(probsName ? [probsName] : [])];
     const out = await this.session.run({ [this.manifest.input.name]: input }, fetches);
-    const embeddings = out[embeddingName!]!;
-    const probs = probsName ? out[probsName]! : undefined;
-    const dimsOut = embeddings.data.length / crops.length;
+    const embeddings = out[embeddingName!]!.data as Float32Array;
+    const probs = probsName ? (out[probsName]!.data as Float32Array) : undefined;
+    const dims = embeddings.length / count;
     const labels = this.manifest.labels ?? [];
-    const results = crops.map((_, i) => {
-      const embedding = l2Normalize((embeddings.data as Float32Array).slice(i * dimsOut, (i + 1) * dimsOut));
+    const results = Array.from({ length: count }, (_, i) => {
+      const embedding = l2Normalize(embeddings.subarray(i * dims, (i + 1) * dims));
       if (!probs) return { embedding, probs: null, label: null };
-      const p = (probs.data as Float32Array).slice(i * labels.length, (i + 1) * labels.length);
+      const p = probs.slice(i * labels.length, (i + 1) * labels.length);
       let best = 0;
       for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
       return { embedding, probs: p, label: labels[best] ?? null };

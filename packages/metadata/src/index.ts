@@ -1,0 +1,21 @@
+export type { MetadataDriver } from './db.ts';
+export { migratePostgres } from './drivers/postgres.ts';
+export type { Collection, NewCollection } from './repositories/collections.ts';
+export type { EvalRun, EvalRunUpdate, NewEvalRun } from './repositories/eval-runs.ts';
+export type { Face, FaceModelFilter, NewFace } from './repositories/faces.ts';
+export type { Image, ImageStatusUpdate, NewImage } from './repositories/images.ts';
+export {
+  INDEX_RUN_COUNTERS,
+  type IndexRun,
+  type IndexRunCounter,
+  type IndexRunCounts,
+  type NewIndexRun,
+  type RunOutcome,
+} from './repositories/index-runs.ts';
+export type { Model, NewModel } from './repositories/models.ts';
+export {
+  type MetadataOptions,
+  type MetadataStore,
+  metadataOptionsFromConfig,
+  openMetadataStore,
+} from './store.ts';

@@ -1,0 +1,105 @@
+import { ConfigError } from '@fever/errors';
+import { describe, expect, it } from 'vitest';
+import { parseConfig, redactConfig, runtimeMode } from './config.ts';
+
+const cwd = '/srv/fever';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env, { cwd });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('CONFIG_INVALID');
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('defaults to the embedded mode under ./.fever', () => {
+    const config = parseConfig({}, { cwd });
+    expect(config).toEqual({
+      databaseUrl: undefined,
+      dataDir: '/srv/fever/.fever',
+      redisUrl: undefined,
+      qdrantUrl: undefined,
+      qdrantApiKey: undefined,
+      device: 'auto',
+      threads: undefined,
+      modelManifest: undefined,
+      maxPixels: 50_000_000,
+      apiToken: undefined,
+      logLevel: 'info',
+      host: '127.0.0.1',
+      port: 8080,
+      upsertBatchSize: 128,
+    });
+    expect(runtimeMode(config)).toEqual({ metadata: 'pglite', vectors: 'embedded', queue: 'inprocess' });
+  });
+
+  it('reads the scaled mode from the URLs', () => {
+    const config = parseConfig(
+      {
+        DATABASE_URL: 'postgres://fever:pw@db:5432/fever',
+        REDIS_URL: 'redis://redis:6379',
+        QDRANT_URL: 'http://qdrant:6333',
+        QDRANT_API_KEY: 'k',
+        FEVER_DEVICE: 'cuda',
+        FEVER_THREADS: '8',
+        FEVER_MODEL: 'models/mine.json',
+        FEVER_DATA_DIR: '/var/lib/fever',
+        FEVER_PORT: '0',
+      },
+      { cwd },
+    );
+    expect(config).toMatchObject({
+      device: 'cuda',
+      threads: 8,
+      modelManifest: '/srv/fever/models/mine.json',
+      dataDir: '/var/lib/fever',
+      port: 0,
+    });
+    expect(runtimeMode(config)).toEqual({ metadata: 'postgres', vectors: 'qdrant', queue: 'bullmq' });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(parseConfig({ DATABASE_URL: '', FEVER_DEVICE: ' ' }, { cwd })).toMatchObject({
+      databaseUrl: undefined,
+      device: 'auto',
+    });
+  });
+
+  it('names every bad variable and what it expects', () => {
+    const err = configError({ FEVER_DEVICE: 'gpu', FEVER_THREADS: 'many', FEVER_PORT: '70000' });
+    expect(err.message).toContain("FEVER_DEVICE must be one of auto|cpu|cuda (got 'gpu')");
+    expect(err.message).toContain("FEVER_THREADS must be a whole number (got 'many')");
+    expect(err.message).toContain("FEVER_PORT must be at most 65535 (got '70000')");
+  });
+
+  it('never echoes a credential in the error', () => {
+    const err = configError({ DATABASE_URL: 'mysql://u:hunter2@h/db' });
+    expect(err.message).toContain('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('refuses an API key for a Qdrant that is not configured', () => {
+    expect(configError({ QDRANT_API_KEY: 'k' }).message).toContain(
+      'QDRANT_API_KEY is set but QDRANT_URL is not',
+    );
+  });
+
+  it('masks credentials for the start-up log', () => {
+    const config = parseConfig(
+      {
+        DATABASE_URL: 'postgres://fever:pw@db/fever',
+        FEVER_API_TOKEN: 'tok',
+        QDRANT_URL: 'https://q',
+        QDRANT_API_KEY: 'k',
+      },
+      { cwd },
+    );
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).toContain('postgres://fever:***@db/fever');
+    expect(shown).not.toMatch(/"pw"|:pw@|"tok"|"k"/);
+  });
+});

@@ -71,6 +71,7 @@ export const faceResultSchema = z.object({
   similarity: z.number(),
   collection: z.string(),
   image: z.object({
+    id: z.number().int(),
     sha256: z.string(),
     uri: z.string(),
     width: z.number().int().nullable(),

@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import type { Face as EncodedFace } from '@fever/encoder';
+import { decodeImage } from '@fever/encoder';
+import { InputError, NotFoundError } from '@fever/errors';
+import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter } from '@fever/schema';
+import type { SearchHit } from '@fever/vectors';
+import type { ModelContext, Runtime } from './runtime.ts';
+
+export interface SearchParams {
+  /** Neighbours per query face, 1..1000. */
+  k: number;
+  /** Skip this many neighbours first (pagination); offset + k ≤ 1000. */
+  offset?: number;
+  filter?: SearchFilter;
+}
+
+const MAX_WINDOW = 1000;
+
+/**
+ * "Faces with an expression like this one": by example photo, by an indexed face, or by a raw
+ * vector. The API and `fever search` both call this, so they answer the same.
+ *
+ * Vectors are searched in the collection of the running model's version: a query embedded by
+ * one model version is only comparable with vectors of that version.
+ */
+export class SearchService {
+  constructor(private readonly runtime: Runtime) {}
+
+  /** Detects the faces of an example image, picks some, and finds the nearest indexed faces. */
+  async byImage(
+    bytes: Uint8Array,
+    params: SearchParams & { face?: FaceSelection; name?: string },
+  ): Promise<{ model: { id: string; version: string }; faces: QueryFaceResult[] }> {
+    const model = await this.runtime.model();
+    const encoder = await this.runtime.encoder();
+    const image = await decodeImage(bytes, {
+      maxPixels: this.runtime.config.maxPixels,
+      name: params.name ?? 'upload',
+    });
+    const [found] = await encoder.encode([image]);
+    const selected = selectFaces(found!, params.face ?? { mode: 'largest' });
+    // The example itself may be indexed: never answer it with its own faces.
+    const excludeIds = await this.facesOfContent(sha256(bytes), params.filter?.collections);
+    const faces: QueryFaceResult[] = [];
+    for (const { face, index } of selected) {
+      faces.push({
+        faceIndex: index,
+        box: face.box,
+        detectionScore: face.score,
+        label: face.label ?? '',
+        probs: probsRecord(face.probs, model.labels),
+        results: await this.search(model, face.embedding, params, excludeIds),
+      });
+    }
+    return { model: { id: model.id, version: model.version }, faces };
+  }
+
+  /** Faces like an indexed face (the face itself excluded). */
+  async byFaceId(faceId: string, params: SearchParams): Promise<FaceResult[]> {
+    const model = await this.runtime.model();
+    const [point] = await this.runtime.vectors.get(model.vectorCollection, [faceId]);
+    if (!point)
+      throw new NotFoundError(
+        'FACE_NOT_FOUND',
+        `no face ${faceId} is indexed for model ${model.id}@${model.version}`,
+      );
+    return this.search(model, point.vector, params, [faceId]);
+  }
+
+  /** Faces like a vector from the same model (dims must match). */
+  async byVector(vector: Float32Array, params: SearchParams): Promise<FaceResult[]> {
+    const model = await this.runtime.model();
+    if (vector.length !== model.dims) {
+      throw new InputError(
+        'VECTOR_DIMS_MISMATCH',
+        `vector has ${vector.length} dimensions; model ${model.id}@${model.version} has ${model.dims}`,
+      );
+    }
+    if (!vector.every(Number.isFinite))
+      throw new InputError('VECTOR_INVALID', 'vector holds a non-finite number');
+    return this.search(model, vector, params, []);
+  }
+
+  private async search(
+    model: ModelContext,
+    vector: Float32Array,
+    params: SearchParams,
+    excludeIds: readonly string[],
+  ): Promise<FaceResult[]> {
+    const offset = params.offset ?? 0;
+    if (!Number.isInteger(params.k) || params.k < 1 || params.k > MAX_WINDOW) {
+      throw new InputError('INVALID_K', `k must be a whole number from 1 to ${MAX_WINDOW}, got ${params.k}`);
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset + params.k > MAX_WINDOW) {
+      throw new InputError(
+        'INVALID_OFFSET',
+        `offset must be ≥ 0 with offset + k ≤ ${MAX_WINDOW}, got ${offset}`,
+      );
+    }
+    await this.requireCollections(params.filter?.collections);
+    const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
+      k: offset + params.k,
+      filter: params.filter,
+      excludeIds,
+    });
+    return this.hydrate(hits.slice(offset));
+  }
+
+  /** Joins vector hits with their face and image rows, keeping the hit order. */
+  async hydrate(hits: SearchHit[]): Promise<FaceResult[]> {
+    if (hits.length === 0) return [];
+    const { faces, images } = this.runtime.metadata;
+    const faceRows = new Map((await faces.getByIds(hits.map((h) => h.id))).map((f) => [f.id, f]));
+    const imageRows = new Map(
+      (await images.getByIds([...new Set([...faceRows.values()].map((f) => f.imageId))])).map((i) => [
+        i.id,
+        i,
+      ]),
+    );
+    const model = await this.runtime.model();
+    const results: FaceResult[] = [];
+    for (const hit of hits) {
+      const face = faceRows.get(hit.id);
+      const image = face && imageRows.get(face.imageId);
+      // A vector whose metadata is gone (deleted meanwhile) is not an answer.
+      if (!face || !image) continue;
+      results.push({
+        id: face.id,
+        similarity: hit.score,
+        collection: hit.payload.collection,
+        image: {
+          id: image.id,
+          sha256: image.sha256,
+          uri: image.uri,
+          width: image.width,
+          height: image.height,
+        },
+        faceIndex: face.faceIndex,
+        box: face.box,
+        detectionScore: face.detectionScore,
+        label: face.label,
+        probs: probsRecord(face.probs, model.labels),
+      });
+    }
+    return results;
+  }
+
+  private async requireCollections(names: readonly string[] | undefined): Promise<void> {
+    for (const name of names ?? []) await this.runtime.metadata.collections.require(name);
+  }
+
+  private async facesOfContent(sha: string, collections: readonly string[] | undefined): Promise<string[]> {
+    const { metadata } = this.runtime;
+    const targets = collections
+      ? await Promise.all(collections.map((n) => metadata.collections.require(n)))
+      : await metadata.collections.list();
+    const ids: string[] = [];
+    for (const c of targets) {
+      const image = await metadata.images.getBySha256(c.id, sha);
+      if (image) ids.push(...(await metadata.faces.listByImage(image.id)).map((f) => f.id));
+    }
+    return ids;
+  }
+}
+
+export function selectFaces(
+  faces: EncodedFace[],
+  selection: FaceSelection,
+): { face: EncodedFace; index: number }[] {
+  const indexed = faces.map((face, index) => ({ face, index }));
+  if (selection.mode === 'all') return indexed;
+  if (selection.mode === 'index') {
+    const chosen = indexed[selection.index];
+    if (!chosen) {
+      throw new InputError(
+        'FACE_INDEX_OUT_OF_RANGE',
+        `face ${selection.index} was asked for, but the image has ${faces.length} face${faces.length === 1 ? '' : 's'}`,
+      );
+    }
+    return [chosen];
+  }
+  const area = (f: EncodedFace) => f.box.width * f.box.height;
+  return indexed.length === 0 ? [] : [indexed.reduce((a, b) => (area(b.face) > area(a.face) ? b : a))];
+}
+
+function probsRecord(probs: ArrayLike<number> | null, labels: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (probs) {
+    labels.forEach((label, i) => {
+      out[label] = probs[i]!;
+    });
+  }
+  return out;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -9,8 +9,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
-import { FaceApiReference } from '../../packages/encoder/src/reference/face-api-reference.ts';
-import { samplePhotos } from '../../packages/encoder/src/testing/paths.ts';
+import { FaceApiReference } from '@fever/encoder/reference';
+import { samplePhotos } from '@fever/encoder/testing';
 import { RssSampler, resultsPath, table } from './report.ts';
 
 const quiet = { info() {}, warn() {} };

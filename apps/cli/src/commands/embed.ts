@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { decodeImage, Encoder, type Face, type RgbImage } from '@fever/encoder';
+import type { Face, RgbImage } from '@fever/encoder';
 import { isFeverError } from '@fever/errors';
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
@@ -32,6 +32,8 @@ export function registerEmbed(program: Command, config: () => Config): void {
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
     .option('--model <manifest>', 'expression model manifest (default: FEVER_MODEL or face-api)')
     .action(async (files: string[], flags: EmbedFlags) => {
+      // Loaded here so `fever --help` and other commands don't pay for onnxruntime and sharp.
+      const { decodeImage, Encoder } = await import('@fever/encoder');
       const cfg = config();
       const encoder = await Encoder.create(
         encoderOptions(cfg, flags, (line) => console.error(`fever: ${line}`)),

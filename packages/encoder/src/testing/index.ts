@@ -1,0 +1,1 @@
+export { samplePhotos, sharedData } from './paths.ts';

@@ -1,0 +1,345 @@
+/**
+ * `npm run bench -- ann [--sizes=100000,1000000] [--dtypes=f32] [--queries=300] [--dims=256]
+ *                      [--connectivity=32] [--expansion-add=128] [--ef=768[,128,…]] [--data=random|clustered]`
+ *
+ * The embedded vector store (usearch HNSW behind EmbeddedVectorStore, default settings) against
+ * exact brute-force search over the same random unit vectors, in the same run:
+ * - build: wall time of store.upsert() of every point (validation, write-ahead log with fsync
+ *   per 1024-point batch, HNSW insertion on all cores) plus the snapshot written by flush();
+ * - query: p50/p99 latency of single searches (k = 10) and recall@10 against the exact top 10,
+ *   unfiltered and with a label filter that keeps 1 point in 7;
+ * - exact: the store's own exhaustive scan ({exact: true}) and usearch's native SIMD exact search;
+ * - memory: RSS growth over the build (the bench's own copy of the data excluded) and on disk.
+ * Random vectors on the sphere (--data=random, the default) are the hardest case for HNSW: no
+ * structure, every point nearly equidistant. --data=clustered adds structure like real embeddings. Each size/dtype runs in a child process so RSS figures do not leak into each other.
+ * Rows land in bench/results/ann.json, replacing earlier rows of the same data, size and dtype.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EmbeddedVectorStore, type PointPayload } from '@fever/vectors';
+import { prng, randomUnitVectors, testId } from '@fever/vectors/testing';
+import { type BatchMatches, exactSearch, MetricKind } from 'usearch';
+import { resultsPath, table } from './report.ts';
+
+type Dtype = 'f32' | 'f16' | 'i8';
+const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
+const K = 10;
+
+interface Row {
+  data: 'random' | 'clustered';
+  size: number;
+  dtype: Dtype;
+  /** HNSW build settings: M (connectivity), efConstruction (expansionAdd); ef is in `method`. */
+  hnsw: string;
+  method: string;
+  build_s: number | null;
+  vectors_per_s: number | null;
+  p50_ms: number;
+  p99_ms: number;
+  recall_at_10: number | null;
+  speedup_vs_exact: number | null;
+  rss_mb: number | null;
+  disk_mb: number | null;
+}
+
+function arg(args: string[], name: string, fallback: string): string {
+  return args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+}
+
+export default async function annBench(args: string[]): Promise<void> {
+  const child = arg(args, 'child', '');
+  if (child) return runOne(args, child);
+
+  const sizes = arg(args, 'sizes', '100000,1000000').split(',').map(Number);
+  const dtypes = arg(args, 'dtypes', 'f32').split(',') as Dtype[];
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    for (const dtype of dtypes) {
+      console.error(`ann: ${size} × ${arg(args, 'dims', '256')}-d, ${dtype} …`);
+      rows.push(...(await inChild(args, `${size}:${dtype}`)));
+    }
+  }
+  console.log(table(rows.map(display)));
+
+  const { dir, file } = resultsPath('ann');
+  await mkdir(dir, { recursive: true });
+  let previous: Row[] = [];
+  try {
+    previous = (JSON.parse(readFileSync(file, 'utf8')) as { rows: Row[] }).rows ?? [];
+  } catch {
+    // First run.
+  }
+  const key = (r: Row) => `${r.data ?? 'random'}:${r.size}:${r.dtype}`;
+  const done = new Set(rows.map(key));
+  const merged = [...previous.filter((r) => !done.has(key(r))), ...rows];
+  merged.sort(
+    (a, b) => (a.data ?? '').localeCompare(b.data ?? '') || a.size - b.size || a.dtype.localeCompare(b.dtype),
+  );
+  await writeFile(
+    file,
+    `${JSON.stringify(
+      {
+        bench: 'ann',
+        machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+        updated: new Date().toISOString(),
+        args,
+        rows: merged,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.error(`wrote ${file}`);
+}
+
+function display(r: Row): Record<string, string | number> {
+  const f = (v: number | null, digits: number) => (v === null ? '' : v.toFixed(digits));
+  return {
+    data: r.data ?? 'random',
+    vectors: r.size.toLocaleString('en-US'),
+    dtype: r.dtype,
+    hnsw: r.hnsw ?? '',
+    method: r.method,
+    'build s': f(r.build_s, 1),
+    'vec/s': f(r.vectors_per_s, 0),
+    'p50 ms': f(r.p50_ms, 2),
+    'p99 ms': f(r.p99_ms, 2),
+    'recall@10': f(r.recall_at_10, 4),
+    'vs exact':
+      r.speedup_vs_exact === null ? '' : `${r.speedup_vs_exact.toFixed(r.speedup_vs_exact < 10 ? 2 : 0)}×`,
+    'RSS MB': f(r.rss_mb, 0),
+    'disk MB': f(r.disk_mb, 0),
+  };
+}
+
+/** Runs one size/dtype in a fresh process and reads its rows from the last stdout line. */
+function inChild(args: string[], spec: string): Promise<Row[]> {
+  const runTs = fileURLToPath(new URL('./run.ts', import.meta.url));
+  const passThrough = args.filter((a) => !a.startsWith('--sizes=') && !a.startsWith('--dtypes='));
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', runTs, 'ann', `--child=${spec}`, ...passThrough],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('[')) reject(new Error(`ann child ${spec} failed (exit ${code})`));
+      else resolve(JSON.parse(last) as Row[]);
+    });
+  });
+}
+
+async function runOne(args: string[], spec: string): Promise<void> {
+  const [sizeText, dtypeText] = spec.split(':');
+  const size = Number(sizeText);
+  const dtype = dtypeText as Dtype;
+  const dims = Number(arg(args, 'dims', '256'));
+  const queryCount = Number(arg(args, 'queries', '300'));
+  // Defaults are the store's own; the flags exist to trade build time for recall at 1M.
+  const connectivity = Number(arg(args, 'connectivity', '32'));
+  const expansionAdd = Number(arg(args, 'expansion-add', '128'));
+  // Several ef values are measured on one build: the store is reopened (from its snapshot) per value.
+  const efs = arg(args, 'ef', '768').split(',').map(Number);
+  const hnsw = `M${connectivity} efC${expansionAdd}`;
+  const log = (msg: string) => console.error(`  [${size}/${dtype}] ${msg}`);
+
+  const dataset = arg(args, 'data', 'random');
+  const [data, queries] =
+    dataset === 'clustered'
+      ? [clusteredUnitVectors(size, dims, 42), clusteredUnitVectors(queryCount, dims, 4242)]
+      : [randomUnitVectors(size, dims, 42), randomUnitVectors(queryCount, dims, 4242)];
+  const labelOf = (i: number) => LABELS[i % LABELS.length]!;
+  const query = (q: number) => queries.subarray(q * dims, (q + 1) * dims);
+
+  // Ground truth: usearch's exact search over the original f32 data, all queries in one call.
+  let t = performance.now();
+  const truth = exactSearch(data, queries, dims, K, MetricKind.Cos, 0) as BatchMatches;
+  log(`ground truth in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const truthOf = (q: number) => new Set(Array.from(truth.get(q).keys, (key) => testId(Number(key))));
+  // Filtered truth: rows of label 'happy' only (i % 7 === 1), exact over that subset.
+  const happyRows = Int32Array.from({ length: Math.ceil((size - 1) / 7) }, (_, j) => 1 + 7 * j).filter(
+    (r) => r < size,
+  );
+  const happy = new Float32Array(happyRows.length * dims);
+  happyRows.forEach((r, j) => {
+    happy.set(data.subarray(r * dims, (r + 1) * dims), j * dims);
+  });
+  const filteredQueries = Math.min(queryCount, 100);
+  const happyTruth = exactSearch(
+    happy,
+    queries.slice(0, filteredQueries * dims),
+    dims,
+    K,
+    MetricKind.Cos,
+    0,
+  ) as BatchMatches;
+  const happyTruthOf = (q: number) =>
+    new Set(Array.from(happyTruth.get(q).keys, (key) => testId(happyRows[Number(key)]!)));
+
+  const dir = mkdtempSync(join(tmpdir(), 'fever-bench-ann-'));
+  try {
+    const rssBefore = process.memoryUsage().rss;
+    const open = (efSearch: number) =>
+      EmbeddedVectorStore.open({ dir, dtype, connectivity, expansionAdd, efSearch });
+    let store = await open(efs[0]!);
+    await store.ensureCollection({ name: 'bench', dims, distance: 'cosine' });
+    t = performance.now();
+    const CHUNK = 10_000;
+    for (let start = 0; start < size; start += CHUNK) {
+      const end = Math.min(size, start + CHUNK);
+      const points = [];
+      for (let i = start; i < end; i++) {
+        const payload: PointPayload = {
+          collection: 'bench',
+          imageId: `img-${i}`,
+          label: labelOf(i),
+          score: (i % 1000) / 1000,
+          model: 'bench@1',
+        };
+        points.push({ id: testId(i), vector: data.subarray(i * dims, (i + 1) * dims), payload });
+      }
+      await store.upsert('bench', points);
+      if ((end / CHUNK) % 10 === 0) log(`${end} inserted, ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }
+    await store.flush();
+    const buildSeconds = (performance.now() - t) / 1000;
+    const rssMb = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
+    const diskMb = du(dir) / 1024 / 1024;
+    log(
+      `built in ${buildSeconds.toFixed(1)} s, +${rssMb.toFixed(0)} MB RSS, ${diskMb.toFixed(0)} MB on disk`,
+    );
+
+    type Measured = { p50: number; p99: number; recall: number | null };
+    const measure = async (
+      n: number,
+      run: (q: number) => Promise<string[]>,
+      truthFor: ((q: number) => Set<string>) | undefined,
+    ): Promise<Measured> => {
+      for (let q = 0; q < Math.min(10, n); q++) await run(q); // warm-up
+      const times: number[] = [];
+      let found = 0;
+      for (let q = 0; q < n; q++) {
+        const start = performance.now();
+        const ids = await run(q);
+        times.push(performance.now() - start);
+        if (truthFor) {
+          const want = truthFor(q);
+          found += ids.filter((id) => want.has(id)).length;
+        }
+      }
+      times.sort((a, b) => a - b);
+      return {
+        p50: times[Math.floor(times.length * 0.5)]!,
+        p99: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))]!,
+        recall: truthFor ? found / (n * K) : null,
+      };
+    };
+
+    // Exhaustive scans are slow at 1M: fewer queries suffice for their latency.
+    const exactQueries = Math.min(queryCount, size >= 500_000 ? 30 : 100);
+    const scan = await measure(
+      exactQueries,
+      async (q) => (await store.search('bench', query(q), { k: K, exact: true })).map((h) => h.id),
+      truthOf,
+    );
+    log(`store exact scan p50 ${scan.p50.toFixed(1)} ms`);
+    const native = await measure(
+      exactQueries,
+      // A copy: usearch's exactSearch ignores a subarray's byte offset (its Index methods do not).
+      async (q) =>
+        Array.from(exactSearch(data, query(q).slice(), dims, K, MetricKind.Cos, 1).keys, (k) =>
+          testId(Number(k)),
+        ),
+      truthOf,
+    );
+    const graph: { ef: number; ann: Measured; filtered: Measured }[] = [];
+    for (const [i, ef] of efs.entries()) {
+      if (i > 0) {
+        await store.close();
+        store = await open(ef);
+      }
+      const ann = await measure(
+        queryCount,
+        async (q) => (await store.search('bench', query(q), { k: K })).map((h) => h.id),
+        truthOf,
+      );
+      log(`ef ${ef}: ann p50 ${ann.p50.toFixed(2)} ms, recall ${ann.recall?.toFixed(4)}`);
+      const filtered = await measure(
+        filteredQueries,
+        async (q) =>
+          (await store.search('bench', query(q), { k: K, filter: { labels: ['happy'] } })).map((h) => h.id),
+        happyTruthOf,
+      );
+      graph.push({ ef, ann, filtered });
+    }
+    await store.close();
+
+    const row = (method: string, m: Measured, built: boolean): Row => ({
+      data: dataset === 'clustered' ? 'clustered' : 'random',
+      size,
+      dtype,
+      hnsw,
+      method,
+      build_s: built ? buildSeconds : null,
+      vectors_per_s: built ? size / buildSeconds : null,
+      p50_ms: m.p50,
+      p99_ms: m.p99,
+      recall_at_10: m.recall,
+      speedup_vs_exact: native.p50 / m.p50,
+      rss_mb: built ? rssMb : null,
+      disk_mb: built ? diskMb : null,
+    });
+    const rows = [
+      ...graph.flatMap(({ ef, ann, filtered }, i) => [
+        row(`HNSW ef=${ef} (store.search)`, ann, i === 0),
+        row(`HNSW ef=${ef} + label filter (1 in 7)`, filtered, false),
+      ]),
+      row('exact: store scan {exact:true}', scan, false),
+      row('exact: usearch native SIMD, 1 thread', native, false),
+    ];
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Points around 1 000 shared centres (cosine ≈ 0.7 to the centre, ≈ 0.5 between members): structure like
+ * real embeddings have (faces of one person or expression sit together), unlike uniform noise.
+ */
+function clusteredUnitVectors(count: number, dims: number, seed: number): Float32Array {
+  const centres = randomUnitVectors(1_000, dims, 7);
+  const noise = randomUnitVectors(count, dims, seed);
+  const pick = prng(seed + 1);
+  const out = new Float32Array(count * dims);
+  for (let i = 0; i < count; i++) {
+    const c = Math.floor(pick() * 1_000) * dims;
+    let sq = 0;
+    for (let j = 0; j < dims; j++) {
+      const x = centres[c + j]! + noise[i * dims + j]!;
+      out[i * dims + j] = x;
+      sq += x * x;
+    }
+    const n = Math.sqrt(sq);
+    for (let j = 0; j < dims; j++) out[i * dims + j]! /= n;
+  }
+  return out;
+}
+
+function du(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((sum, entry) => sum + du(join(path, entry)), 0);
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { bruteForceTopK, randomUnitVectors, testId } from '../testing/random.ts';
+import type { Dtype } from './collection.ts';
+import { EmbeddedVectorStore } from './store.ts';
+import { points, tempDir } from './test-helpers.ts';
+
+describe('embedded store quantisation', () => {
+  const dims = 256;
+  const n = 5_000;
+  const data = randomUnitVectors(n, dims, 11);
+  const queries = randomUnitVectors(30, dims, 12);
+
+  for (const [dtype, tolerance] of [
+    ['f16', 1e-3],
+    ['i8', 1e-3],
+  ] as [Dtype, number][]) {
+    it(`${dtype}: recall@10 ≥ 0.98 (re-scored from f16 copies), vectors kept to ${tolerance}, reloads`, async () => {
+      const dir = tempDir();
+      let store = await EmbeddedVectorStore.open({ dir, dtype, fsync: false });
+      await store.ensureCollection({ name: 'q', dims, distance: 'cosine' });
+      await store.upsert('q', points(data, dims, 0, n));
+      const recall = async () => {
+        let found = 0;
+        for (let q = 0; q < 30; q++) {
+          const query = queries.slice(q * dims, (q + 1) * dims);
+          const truth = new Set(bruteForceTopK(data, dims, query, 10).map((t) => testId(t.row)));
+          found += (await store.search('q', query, { k: 10 })).filter((h) => truth.has(h.id)).length;
+        }
+        return found / 300;
+      };
+      expect(await recall()).toBeGreaterThanOrEqual(0.98);
+      const [p] = await store.get('q', [testId(42)]);
+      const worst = Math.max(...p!.vector.map((x, j) => Math.abs(x - data[42 * dims + j]!)));
+      expect(worst).toBeLessThanOrEqual(tolerance);
+      await store.close();
+      store = await EmbeddedVectorStore.open({ dir, dtype: 'f32' }); // the collection keeps its own dtype
+      expect(await recall()).toBeGreaterThanOrEqual(0.98);
+      await store.close();
+    }, 60_000);
+  }
+});
+
+describe('embedded filtered search on the graph path', () => {
+  it('grows the candidate set, then falls back to an exact scan, so selective filters keep recall', async () => {
+    const dims = 64;
+    const n = 5_000;
+    const data = randomUnitVectors(n, dims, 21);
+    const rare = (i: number) => (i % 100 === 0 ? 'rare' : i % 10 === 0 ? 'uncommon' : 'common');
+    // exactThreshold 0 forces the graph path even for the 50 'rare' points.
+    const store = await EmbeddedVectorStore.open({
+      dir: tempDir(),
+      exactThreshold: 0,
+      efSearch: 64,
+      fsync: false,
+    });
+    await store.ensureCollection({ name: 'f', dims, distance: 'cosine' });
+    await store.upsert('f', points(data, dims, 0, n, rare));
+    for (const label of ['rare', 'uncommon']) {
+      const query = randomUnitVectors(1, dims, 99);
+      const truth = bruteForceTopK(data, dims, query, 10, (i) => rare(i) === label).map((t) => testId(t.row));
+      const hits = await store.search('f', query, { k: 10, filter: { labels: [label] } });
+      expect(hits.map((h) => h.id)).toEqual(truth);
+    }
+    await store.close();
+  });
+});
+
+describe('embedded exact scan', () => {
+  it('skips deleted and excluded points and matches brute force over the rest', async () => {
+    const dims = 32;
+    const n = 2_000;
+    const data = randomUnitVectors(n, dims, 31);
+    const store = await EmbeddedVectorStore.open({ dir: tempDir(), fsync: false });
+    await store.ensureCollection({ name: 'x', dims, distance: 'cosine' });
+    await store.upsert('x', points(data, dims, 0, n));
+    const query = randomUnitVectors(1, dims, 32);
+    const before = bruteForceTopK(data, dims, query, 30);
+    const deleted = new Set(before.slice(0, 10).map((t) => t.row)); // the 10 best are gone
+    await store.deleteByIds(
+      'x',
+      [...deleted].map((r) => testId(r)),
+    );
+    const excluded = before.slice(10, 13).map((t) => testId(t.row));
+    const alive = (r: number) => !deleted.has(r) && !excluded.includes(testId(r));
+    const truth = bruteForceTopK(data, dims, query, 10, alive);
+    for (const filter of [undefined, { minScore: 0 }]) {
+      const hits = await store.search('x', query, { k: 10, exact: true, excludeIds: excluded, filter });
+      expect(hits.map((h) => h.id)).toEqual(truth.map((t) => testId(t.row)));
+      for (const [i, h] of hits.entries()) expect(h.score).toBeCloseTo(truth[i]!.score, 5);
+    }
+    await store.close();
+  });
+});

@@ -1,7 +1,15 @@
 import { isFeverError } from '@fever/errors';
 import { type Config, parseConfig } from '@fever/schema';
 import { Command, CommanderError } from 'commander';
+import { registerDoctor } from './commands/doctor.ts';
 import { registerEmbed } from './commands/embed.ts';
+import { registerEval } from './commands/eval.ts';
+import { registerIndex } from './commands/index-run.ts';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerRuns } from './commands/runs.ts';
+import { registerSearch } from './commands/search.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerWorker } from './commands/worker.ts';
 
 const program = new Command('fever')
   .description('search faces by facial expression')
@@ -16,6 +24,14 @@ const getConfig = () => {
 };
 
 registerEmbed(program, getConfig);
+registerEval(program, getConfig);
+registerIndex(program, getConfig);
+registerSearch(program, getConfig);
+registerServe(program, getConfig);
+registerRuns(program, getConfig);
+registerWorker(program, getConfig);
+registerMigrate(program, getConfig);
+registerDoctor(program);
 
 try {
   await program.parseAsync(process.argv);

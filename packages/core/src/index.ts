@@ -1,3 +1,11 @@
+export { createCollection, type DeletedCollection, deleteCollection } from './collections.ts';
+export * from './indexing/index.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { type ModelContext, openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
-export { type SearchParams, SearchService, selectFaces } from './search.ts';
+export {
+  type ImageSearchResult,
+  type SearchParams,
+  SearchService,
+  type SearchServiceOptions,
+  selectFaces,
+} from './search.ts';

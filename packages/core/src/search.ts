@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Face as EncodedFace } from '@fever/encoder';
 import { decodeImage } from '@fever/encoder';
 import { InputError, NotFoundError } from '@fever/errors';
-import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter } from '@fever/schema';
+import type { Face, Image } from '@fever/metadata';
+import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter, SearchTimings } from '@fever/schema';
 import type { SearchHit } from '@fever/vectors';
 import type { ModelContext, Runtime } from './runtime.ts';
 
@@ -23,24 +24,58 @@ const MAX_WINDOW = 1000;
  * Vectors are searched in the collection of the running model's version: a query embedded by
  * one model version is only comparable with vectors of that version.
  */
+export interface SearchServiceOptions {
+  /**
+   * How long hydrated face and image rows are reused, in ms (0: never). A hit's vector exists, so
+   * its face row does too (vectors are deleted before metadata); what may go stale meanwhile is
+   * an image's uri or a re-embedded face's probabilities. Default 60 s.
+   */
+  rowCacheTtlMs?: number;
+  /** Rows kept per kind. Default 50 000 faces and 20 000 images. */
+  rowCacheSize?: number;
+}
+
 export class SearchService {
-  constructor(private readonly runtime: Runtime) {}
+  private readonly faceRows: RowCache<Face>;
+  private readonly imageRows: RowCache<Image>;
+
+  constructor(
+    private readonly runtime: Runtime,
+    options: SearchServiceOptions = {},
+  ) {
+    const ttl = options.rowCacheTtlMs ?? 60_000;
+    this.faceRows = new RowCache(options.rowCacheSize ?? 50_000, ttl);
+    this.imageRows = new RowCache(Math.ceil((options.rowCacheSize ?? 50_000) * 0.4), ttl);
+  }
+
+  /** Forgets cached rows (after a collection is deleted, say). */
+  invalidate(): void {
+    this.faceRows.clear();
+    this.imageRows.clear();
+  }
 
   /** Detects the faces of an example image, picks some, and finds the nearest indexed faces. */
   async byImage(
     bytes: Uint8Array,
     params: SearchParams & { face?: FaceSelection; name?: string },
-  ): Promise<{ model: { id: string; version: string }; faces: QueryFaceResult[] }> {
+  ): Promise<ImageSearchResult> {
     const model = await this.runtime.model();
     const encoder = await this.runtime.encoder();
+    // Checked before the encoder runs: a bad k or an unknown collection costs no inference.
+    checkWindow(params);
+    await this.requireCollections(params.filter?.collections);
+    const t0 = performance.now();
     const image = await decodeImage(bytes, {
       maxPixels: this.runtime.config.maxPixels,
       name: params.name ?? 'upload',
     });
+    const t1 = performance.now();
     const [found] = await encoder.encode([image]);
+    const t2 = performance.now();
     const selected = selectFaces(found!, params.face ?? { mode: 'largest' });
+    const sha = sha256(bytes);
     // The example itself may be indexed: never answer it with its own faces.
-    const excludeIds = await this.facesOfContent(sha256(bytes), params.filter?.collections);
+    const excludeIds = await this.facesOfContent(sha, params.filter?.collections);
     const faces: QueryFaceResult[] = [];
     for (const { face, index } of selected) {
       faces.push({
@@ -52,19 +87,67 @@ export class SearchService {
         results: await this.search(model, face.embedding, params, excludeIds),
       });
     }
-    return { model: { id: model.id, version: model.version }, faces };
+    const t3 = performance.now();
+    return {
+      model: { id: model.id, version: model.version },
+      image: { width: image.width, height: image.height, sha256: sha },
+      faces,
+      timings: { decodeMs: t1 - t0, encodeMs: t2 - t1, searchMs: t3 - t2 },
+    };
+  }
+
+  /** One indexed face of the running model, as a result (similarity 1), or undefined. */
+  async face(faceId: string): Promise<FaceResult | undefined> {
+    const model = await this.runtime.model();
+    const [row] = await this.runtime.metadata.faces.getByIds([faceId]);
+    if (!row || row.modelId !== model.id || row.modelVersion !== model.version) return undefined;
+    const collection = await this.runtime.metadata.collections.getById(row.collectionId);
+    const [hit] = await this.hydrate([
+      {
+        id: row.id,
+        score: 1,
+        payload: {
+          collection: collection?.name ?? '',
+          imageId: String(row.imageId),
+          label: row.label,
+          score: row.detectionScore,
+          model: `${model.id}@${model.version}`,
+        },
+      },
+    ]);
+    return hit;
   }
 
   /** Faces like an indexed face (the face itself excluded). */
   async byFaceId(faceId: string, params: SearchParams): Promise<FaceResult[]> {
+    return (await this.similarTo(faceId, params)).results;
+  }
+
+  /**
+   * The indexed face and the faces like it (itself excluded), hydrated together: one vector
+   * lookup, one search, and two metadata queries for the lot.
+   */
+  async similarTo(
+    faceId: string,
+    params: SearchParams,
+  ): Promise<{ face: FaceResult; results: FaceResult[] }> {
     const model = await this.runtime.model();
+    const offset = checkWindow(params);
+    await this.requireCollections(params.filter?.collections);
     const [point] = await this.runtime.vectors.get(model.vectorCollection, [faceId]);
-    if (!point)
-      throw new NotFoundError(
-        'FACE_NOT_FOUND',
-        `no face ${faceId} is indexed for model ${model.id}@${model.version}`,
-      );
-    return this.search(model, point.vector, params, [faceId]);
+    if (!point) throw faceNotFound(faceId, model);
+    const hits = await this.runtime.vectors.search(model.vectorCollection, point.vector, {
+      k: offset + params.k,
+      filter: params.filter,
+      excludeIds: [point.id],
+    });
+    const [face, ...results] = await this.hydrate([
+      { id: point.id, score: 1, payload: point.payload },
+      ...hits.slice(offset),
+    ]);
+    // The vector is there but its metadata is not (deleted meanwhile): not an indexed face.
+    if (!face || face.id !== point.id) throw faceNotFound(faceId, model);
+    return { face, results };
   }
 
   /** Faces like a vector from the same model (dims must match). */
@@ -87,16 +170,7 @@ export class SearchService {
     params: SearchParams,
     excludeIds: readonly string[],
   ): Promise<FaceResult[]> {
-    const offset = params.offset ?? 0;
-    if (!Number.isInteger(params.k) || params.k < 1 || params.k > MAX_WINDOW) {
-      throw new InputError('INVALID_K', `k must be a whole number from 1 to ${MAX_WINDOW}, got ${params.k}`);
-    }
-    if (!Number.isInteger(offset) || offset < 0 || offset + params.k > MAX_WINDOW) {
-      throw new InputError(
-        'INVALID_OFFSET',
-        `offset must be ≥ 0 with offset + k ≤ ${MAX_WINDOW}, got ${offset}`,
-      );
-    }
+    const offset = checkWindow(params);
     await this.requireCollections(params.filter?.collections);
     const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
       k: offset + params.k,
@@ -110,17 +184,18 @@ export class SearchService {
   async hydrate(hits: SearchHit[]): Promise<FaceResult[]> {
     if (hits.length === 0) return [];
     const { faces, images } = this.runtime.metadata;
-    const faceRows = new Map((await faces.getByIds(hits.map((h) => h.id))).map((f) => [f.id, f]));
-    const imageRows = new Map(
-      (await images.getByIds([...new Set([...faceRows.values()].map((f) => f.imageId))])).map((i) => [
-        i.id,
-        i,
-      ]),
+    const faceRows = await this.faceRows.getMany(
+      hits.map((h) => h.id.toLowerCase()),
+      async (ids) => (await faces.getByIds(ids)).map((f) => [f.id, f]),
+    );
+    const imageRows = await this.imageRows.getMany(
+      [...new Set([...faceRows.values()].map((f) => f.imageId))],
+      async (ids) => (await images.getByIds(ids)).map((i) => [i.id, i]),
     );
     const model = await this.runtime.model();
     const results: FaceResult[] = [];
     for (const hit of hits) {
-      const face = faceRows.get(hit.id);
+      const face = faceRows.get(hit.id.toLowerCase());
       const image = face && imageRows.get(face.imageId);
       // A vector whose metadata is gone (deleted meanwhile) is not an answer.
       if (!face || !image) continue;
@@ -161,6 +236,81 @@ export class SearchService {
     }
     return ids;
   }
+}
+
+/** A bounded map whose entries expire: the least recently used go first when it is full. */
+class RowCache<V> {
+  private readonly entries = new Map<string | number, { value: V; expires: number }>();
+
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** The rows for `keys`, loading the missing ones with `load` (which may leave some out). */
+  async getMany<K extends string | number>(
+    keys: readonly K[],
+    load: (missing: K[]) => Promise<[K, V][]>,
+  ): Promise<Map<K, V>> {
+    const out = new Map<K, V>();
+    const missing: K[] = [];
+    const now = Date.now();
+    for (const key of keys) {
+      const entry = this.ttlMs > 0 ? this.entries.get(key) : undefined;
+      if (entry && entry.expires > now) {
+        this.entries.delete(key);
+        this.entries.set(key, entry);
+        out.set(key, entry.value);
+      } else {
+        missing.push(key);
+      }
+    }
+    if (missing.length > 0) {
+      for (const [key, value] of await load(missing)) {
+        out.set(key, value);
+        if (this.ttlMs > 0) this.entries.set(key, { value, expires: now + this.ttlMs });
+      }
+      for (const key of this.entries.keys()) {
+        if (this.entries.size <= this.max) break;
+        this.entries.delete(key);
+      }
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export interface ImageSearchResult {
+  model: { id: string; version: string };
+  /** The example as decoded (EXIF orientation applied): the boxes are in these pixels. */
+  image: { width: number; height: number; sha256: string };
+  faces: QueryFaceResult[];
+  timings: SearchTimings;
+}
+
+function faceNotFound(faceId: string, model: ModelContext): NotFoundError {
+  return new NotFoundError(
+    'FACE_NOT_FOUND',
+    `no face ${faceId} is indexed for model ${model.id}@${model.version}`,
+  );
+}
+
+/** Validates k and offset; returns the offset. */
+function checkWindow(params: SearchParams): number {
+  const offset = params.offset ?? 0;
+  if (!Number.isInteger(params.k) || params.k < 1 || params.k > MAX_WINDOW) {
+    throw new InputError('INVALID_K', `k must be a whole number from 1 to ${MAX_WINDOW}, got ${params.k}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + params.k > MAX_WINDOW) {
+    throw new InputError(
+      'INVALID_OFFSET',
+      `offset must be ≥ 0 with offset + k ≤ ${MAX_WINDOW}, got ${offset}`,
+    );
+  }
+  return offset;
 }
 
 export function selectFaces(

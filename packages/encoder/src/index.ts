@@ -24,5 +24,5 @@ export {
   sha256Hex,
   validateManifest,
 } from './manifest.ts';
-export { sha256File } from './sha256.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
+export { sha256File } from './sha256.ts';

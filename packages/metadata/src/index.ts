@@ -1,5 +1,13 @@
 export type { MetadataDriver } from './db.ts';
 export { migratePostgres } from './drivers/postgres.ts';
+export {
+  type MigrateResult,
+  type MigrationStatus,
+  migrateMetadata,
+  readMigrationStatus,
+  type ShippedMigration,
+  shippedMigrations,
+} from './migration-status.ts';
 export type { Collection, NewCollection } from './repositories/collections.ts';
 export type { EvalRun, EvalRunUpdate, NewEvalRun } from './repositories/eval-runs.ts';
 export type { Face, FaceModelFilter, NewFace } from './repositories/faces.ts';
@@ -12,6 +20,15 @@ export {
   type NewIndexRun,
   type RunOutcome,
 } from './repositories/index-runs.ts';
+export type {
+  EntryResult,
+  IndexingRepository,
+  IndexRunEntry,
+  ModelKey,
+  NewImageRef,
+  RecordBatch,
+  RecordResult,
+} from './repositories/indexing.ts';
 export type { Model, NewModel } from './repositories/models.ts';
 export {
   type MetadataOptions,

@@ -9,6 +9,7 @@ import { EvalRunsRepository } from './repositories/eval-runs.ts';
 import { FacesRepository } from './repositories/faces.ts';
 import { ImagesRepository } from './repositories/images.ts';
 import { IndexRunsRepository } from './repositories/index-runs.ts';
+import { IndexingRepository } from './repositories/indexing.ts';
 import { ModelsRepository } from './repositories/models.ts';
 
 export type MetadataOptions =
@@ -23,6 +24,8 @@ export interface MetadataStore {
   readonly models: ModelsRepository;
   readonly indexRuns: IndexRunsRepository;
   readonly evalRuns: EvalRunsRepository;
+  /** The indexer's ledger, embedded markers and batch transaction. */
+  readonly indexing: IndexingRepository;
   /** One round trip to the database, for health checks. */
   ping(): Promise<void>;
   /** Closes connections (and, for PGlite, flushes and unlocks the directory). Safe to call twice. */
@@ -50,6 +53,7 @@ export async function openMetadataStore(options: MetadataOptions): Promise<Metad
     models: new ModelsRepository(db),
     indexRuns: new IndexRunsRepository(db),
     evalRuns: new EvalRunsRepository(db),
+    indexing: new IndexingRepository(db),
     async ping() {
       await db.execute(sql`SELECT 1`);
     },

@@ -22,6 +22,29 @@ export const collectionResponseSchema = z.object({
 });
 export type CollectionResponse = z.infer<typeof collectionResponseSchema>;
 
+export const collectionListResponseSchema = z.object({ collections: z.array(collectionResponseSchema) });
+export type CollectionListResponse = z.infer<typeof collectionListResponseSchema>;
+
+/** One collection with what it holds. */
+export const collectionDetailResponseSchema = collectionResponseSchema.extend({
+  images: z.object({
+    pending: z.number().int(),
+    indexed: z.number().int(),
+    failed: z.number().int(),
+  }),
+  /** Faces of every model version. */
+  faces: z.number().int(),
+});
+export type CollectionDetailResponse = z.infer<typeof collectionDetailResponseSchema>;
+
+export const deleteCollectionResponseSchema = z.object({
+  name: z.string(),
+  /** Faces whose metadata (and vectors, in every model's vector collection) were deleted. */
+  faces: z.number().int(),
+  images: z.number().int(),
+});
+export type DeleteCollectionResponse = z.infer<typeof deleteCollectionResponseSchema>;
+
 /** Box in source-image pixels. */
 export const boxSchema = z.object({
   x: z.number(),
@@ -83,6 +106,11 @@ export const faceResultSchema = z.object({
   label: z.string(),
   /** Expression probabilities by label. */
   probs: z.record(z.string(), z.number()),
+  /**
+   * Where the API serves the photo as indexed, a JPEG preview of it, and a crop of this face
+   * (relative to the API's root).
+   */
+  urls: z.object({ image: z.string(), preview: z.string(), thumbnail: z.string() }).optional(),
 });
 export type FaceResult = z.infer<typeof faceResultSchema>;
 
@@ -97,13 +125,231 @@ export const queryFaceResultSchema = z.object({
 });
 export type QueryFaceResult = z.infer<typeof queryFaceResultSchema>;
 
+/** Milliseconds spent per stage of a search by example. */
+export const searchTimingsSchema = z.object({
+  decodeMs: z.number().nonnegative(),
+  encodeMs: z.number().nonnegative(),
+  searchMs: z.number().nonnegative(),
+});
+export type SearchTimings = z.infer<typeof searchTimingsSchema>;
+
 export const searchResponseSchema = z.object({
   model: modelRefSchema,
+  /** The example image as decoded (EXIF orientation applied): face boxes are in these pixels. */
+  image: z.object({ width: z.number().int(), height: z.number().int(), sha256: z.string() }).optional(),
   /** One entry per selected face of the example; empty when it has no face. */
   faces: z.array(queryFaceResultSchema),
+  k: z.number().int().optional(),
+  offset: z.number().int().optional(),
+  timings: searchTimingsSchema.optional(),
   tookMs: z.number().nonnegative(),
 });
 export type SearchResponse = z.infer<typeof searchResponseSchema>;
+
+/**
+ * Query-string parameters shared by the search endpoints (`?k=20&collection=a,b&label=happy`).
+ * A list parameter may repeat or hold comma-separated values.
+ */
+const listParam = z.preprocess(
+  (value) =>
+    value === undefined
+      ? undefined
+      : (Array.isArray(value) ? value : [value])
+          .flatMap((v) => String(v).split(','))
+          .map((v) => v.trim())
+          .filter((v) => v !== ''),
+  z.array(z.string()).optional(),
+);
+
+export const searchQuerySchema = z.strictObject({
+  k: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Skip this many neighbours (pagination); offset + k ≤ 1000. */
+  offset: z.coerce.number().int().min(0).max(999).default(0),
+  /** Only faces in these collections. */
+  collection: listParam.pipe(z.array(collectionNameSchema).max(100).optional()),
+  /** Only faces whose top expression label is one of these. */
+  label: listParam.pipe(z.array(z.string().min(1).max(64)).max(50).optional()),
+  /** Only faces detected with at least this score. */
+  minScore: z.coerce.number().min(0).max(1).optional(),
+});
+export type SearchQuery = z.output<typeof searchQuerySchema>;
+
+/** `?face=` of a search by example: `largest` (default), `all`, or a face index from 0. */
+export const faceParamSchema = z
+  .union([
+    z.enum(['largest', 'all']),
+    z.string().regex(/^\d{1,4}$/, { message: 'must be largest, all or a face index' }),
+  ])
+  .default('largest')
+  .transform(
+    (v): FaceSelection =>
+      v === 'largest' || v === 'all' ? { mode: v } : { mode: 'index', index: Number(v) },
+  );
+
+export const searchImageQuerySchema = searchQuerySchema.extend({ face: faceParamSchema });
+export type SearchImageQuery = z.output<typeof searchImageQuerySchema>;
+
+/** A face as stored (no similarity: it is not a search hit). */
+export const faceResponseSchema = faceResultSchema
+  .omit({ similarity: true })
+  .extend({ model: modelRefSchema });
+export type FaceResponse = z.infer<typeof faceResponseSchema>;
+
+/** Faces like an indexed face. */
+export const similarFacesResponseSchema = z.object({
+  model: modelRefSchema,
+  face: faceResponseSchema,
+  results: z.array(faceResultSchema),
+  k: z.number().int(),
+  offset: z.number().int(),
+  tookMs: z.number().nonnegative(),
+});
+export type SimilarFacesResponse = z.infer<typeof similarFacesResponseSchema>;
+
+/** Search with a vector from the running model (users with their own embeddings). */
+export const vectorSearchRequestSchema = z.strictObject({
+  vector: z.array(z.number()).min(1).max(65_536),
+  k: z.number().int().min(1).max(1000).default(10),
+  offset: z.number().int().min(0).max(999).default(0),
+  filter: searchFilterSchema.optional(),
+});
+export type VectorSearchRequest = z.output<typeof vectorSearchRequestSchema>;
+
+export const vectorSearchResponseSchema = z.object({
+  model: modelRefSchema,
+  results: z.array(faceResultSchema),
+  k: z.number().int(),
+  offset: z.number().int(),
+  tookMs: z.number().nonnegative(),
+});
+export type VectorSearchResponse = z.infer<typeof vectorSearchResponseSchema>;
+
+export const imageResponseSchema = z.object({
+  id: z.number().int(),
+  collection: z.string(),
+  sha256: z.string(),
+  uri: z.string(),
+  sizeBytes: z.number().int(),
+  width: z.number().int().nullable(),
+  height: z.number().int().nullable(),
+  status: z.enum(['pending', 'indexed', 'failed']),
+  faceCount: z.number().int().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  faces: z.array(faceResponseSchema),
+  urls: z.object({ file: z.string() }),
+});
+export type ImageResponse = z.infer<typeof imageResponseSchema>;
+
+export const modelResponseSchema = z.object({
+  id: z.string(),
+  version: z.string(),
+  dims: z.number().int(),
+  labels: z.array(z.string()),
+  createdAt: z.iso.datetime(),
+  /** The model this server embeds queries with (searches use its vectors). */
+  active: z.boolean(),
+});
+export const modelListResponseSchema = z.object({ models: z.array(modelResponseSchema) });
+export type ModelListResponse = z.infer<typeof modelListResponseSchema>;
+
+export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+
+/** Start indexing a server-side folder (it must lie under one of FEVER_INDEX_ROOTS). */
+export const startIndexRunRequestSchema = z.strictObject({
+  source: z.string().min(1).max(4096),
+  collection: collectionNameSchema,
+  /** Create the collection when it does not exist (default true). */
+  createCollection: z.boolean().default(true),
+  /** `missing` (default): embed only images not embedded by the current model yet; `all`: re-embed all. */
+  mode: z.enum(['missing', 'all']).default('missing'),
+  batch: z.number().int().min(1).max(256).optional(),
+  concurrency: z.number().int().min(1).max(64).optional(),
+});
+export type StartIndexRunRequest = z.output<typeof startIndexRunRequestSchema>;
+
+export const indexRunResponseSchema = z.object({
+  id: z.uuid(),
+  collection: z.string().nullable(),
+  model: modelRefSchema,
+  status: runStatusSchema,
+  source: z.string().nullable(),
+  params: z.record(z.string(), z.unknown()),
+  counts: z.object({
+    imagesSeen: z.number().int(),
+    imagesIndexed: z.number().int(),
+    imagesSkipped: z.number().int(),
+    imagesFailed: z.number().int(),
+    facesIndexed: z.number().int(),
+  }),
+  timingsMs: z.object({
+    decode: z.number(),
+    detect: z.number(),
+    embed: z.number(),
+    write: z.number(),
+  }),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().nullable(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+export type IndexRunResponse = z.infer<typeof indexRunResponseSchema>;
+export const indexRunListResponseSchema = z.object({ runs: z.array(indexRunResponseSchema) });
+
+/**
+ * Start an FEC triplet-agreement evaluation of the server's model. Paths are on the server and
+ * must lie under FEVER_INDEX_ROOTS.
+ */
+export const startFecEvalRequestSchema = z.strictObject({
+  /** The FEC-format CSV. */
+  triplets: z.string().min(1).max(4096),
+  /** Folder the images are resolved from (by the URL's file name or path). */
+  images: z.string().min(1).max(4096).optional(),
+  /** A CSV mapping URLs to local files. */
+  map: z.string().min(1).max(4096).optional(),
+  distance: z.enum(['cosine', 'euclidean']).optional(),
+  outputs: z
+    .array(z.enum(['embedding', 'probs']))
+    .min(1)
+    .max(2)
+    .optional(),
+  bootstrapSamples: z.number().int().min(0).max(100_000).optional(),
+  seed: z.number().int().optional(),
+  gallerySize: z.number().int().min(0).max(200).optional(),
+});
+export type StartFecEvalRequest = z.output<typeof startFecEvalRequestSchema>;
+
+export const evalRunResponseSchema = z.object({
+  id: z.uuid(),
+  model: modelRefSchema,
+  status: runStatusSchema,
+  params: z.record(z.string(), z.unknown()),
+  metrics: z.record(z.string(), z.unknown()).nullable(),
+  /** While running: the phase and how far it is. */
+  progress: z.object({ phase: z.string(), done: z.number(), total: z.number() }).nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().nullable(),
+  finishedAt: z.iso.datetime().nullable(),
+  urls: z.object({ self: z.string(), report: z.string() }),
+});
+export type EvalRunResponse = z.infer<typeof evalRunResponseSchema>;
+export const evalRunListResponseSchema = z.object({ runs: z.array(evalRunResponseSchema) });
+
+export const healthResponseSchema = z.object({ status: z.literal('ok') });
+
+const checkSchema = z.object({
+  ok: z.boolean(),
+  ms: z.number(),
+  detail: z.string().optional(),
+});
+export const readyResponseSchema = z.object({
+  status: z.enum(['ready', 'unavailable']),
+  mode: z.object({ metadata: z.string(), vectors: z.string(), queue: z.string() }),
+  checks: z.record(z.string(), checkSchema),
+});
+export type ReadyResponse = z.infer<typeof readyResponseSchema>;
 
 /** Every non-2xx response body. `code` is stable (FeverError.code), `message` is for humans. */
 export const errorResponseSchema = z.object({

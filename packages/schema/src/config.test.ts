@@ -33,6 +33,9 @@ describe('parseConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       upsertBatchSize: 128,
+      corsOrigins: [],
+      maxUploadBytes: 16 * 1024 * 1024,
+      indexRoots: [],
     });
     expect(runtimeMode(config)).toEqual({ metadata: 'pglite', vectors: 'embedded', queue: 'inprocess' });
   });
@@ -74,6 +77,24 @@ describe('parseConfig', () => {
     expect(err.message).toContain("FEVER_DEVICE must be one of auto|cpu|cuda (got 'gpu')");
     expect(err.message).toContain("FEVER_THREADS must be a whole number (got 'many')");
     expect(err.message).toContain("FEVER_PORT must be at most 65535 (got '70000')");
+  });
+
+  it('reads the API settings: CORS origins, upload limit, index roots', () => {
+    const config = parseConfig(
+      {
+        FEVER_CORS_ORIGINS: 'https://a.example, http://localhost:5173',
+        FEVER_MAX_UPLOAD_BYTES: '1048576',
+        FEVER_INDEX_ROOTS: '/photos:archive',
+      },
+      { cwd },
+    );
+    expect(config.corsOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
+    expect(config.maxUploadBytes).toBe(1048576);
+    expect(config.indexRoots).toEqual(['/photos', '/srv/fever/archive']);
+    expect(parseConfig({ FEVER_CORS_ORIGINS: '*' }, { cwd }).corsOrigins).toEqual(['*']);
+    expect(configError({ FEVER_CORS_ORIGINS: 'example.org/path' }).message).toContain(
+      "FEVER_CORS_ORIGINS must be '*' or comma-separated origins",
+    );
   });
 
   it('never echoes a credential in the error', () => {

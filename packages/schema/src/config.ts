@@ -13,9 +13,15 @@ export type Device = (typeof DEVICES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * What each variable accepts, in words, for the generated configuration reference
+ * (config-reference.ts). The helpers below register their schemas here.
+ */
+export const configFormats = z.registry<{ format: string }>();
+
 function urlVar(protocols: readonly string[]) {
   const expected = protocols.map((p) => `${p}//`).join(' or ');
-  return z.string().refine(
+  const schema = z.string().refine(
     (value) => {
       try {
         return protocols.includes(new URL(value).protocol);
@@ -25,10 +31,21 @@ function urlVar(protocols: readonly string[]) {
     },
     { message: `must be a ${expected} URL` },
   );
+  return schema.register(configFormats, {
+    format: `${protocols.map((p) => `\`${p}//…\``).join(' or ')} URL`,
+  });
+}
+
+function pathVar() {
+  return z.string().register(configFormats, { format: 'path' });
+}
+
+function textVar(format = 'text') {
+  return z.string().register(configFormats, { format });
 }
 
 function intVar(min: number, max: number) {
-  return z
+  const schema = z
     .string()
     .regex(/^\d+$/, { message: 'must be a whole number' })
     .transform(Number)
@@ -38,6 +55,31 @@ function intVar(min: number, max: number) {
         .min(min, { message: `must be at least ${min}` })
         .max(max, { message: `must be at most ${max}` }),
     );
+  return schema.register(configFormats, { format: `integer ${min}–${max}` });
+}
+
+/** A separated list; blank items are dropped, unset → []. */
+function listVar(separator = ',') {
+  const schema = z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(separator)
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    );
+  const name = separator === ',' ? 'comma' : `\`${separator}\``;
+  return schema.register(configFormats, { format: `${name}-separated list` });
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 function enumVar<const T extends readonly [string, ...string[]]>(values: T) {
@@ -45,35 +87,87 @@ function enumVar<const T extends readonly [string, ...string[]]>(values: T) {
 }
 
 export const envSchema = z.object({
-  /** Postgres for metadata; unset → embedded PGlite under FEVER_DATA_DIR. */
-  DATABASE_URL: urlVar(['postgres:', 'postgresql:']).optional(),
-  /** Where the embedded mode keeps its files (PGlite cluster, vector index). Relative to the cwd. */
-  FEVER_DATA_DIR: z.string().default('.fever'),
-  /** Redis for the BullMQ queue; unset → jobs run in-process. */
-  REDIS_URL: urlVar(['redis:', 'rediss:']).optional(),
-  /** Qdrant for vectors; unset → embedded on-disk index. */
-  QDRANT_URL: urlVar(['http:', 'https:']).optional(),
-  QDRANT_API_KEY: z.string().optional(),
-  FEVER_DEVICE: enumVar(DEVICES).default('auto'),
-  /** Intra-op threads for ONNX Runtime; unset → the runtime's default. */
-  FEVER_THREADS: intVar(1, 1024).optional(),
-  /** Path to a model manifest (JSON); unset → the bundled face-api expression model. */
-  FEVER_MODEL: z.string().optional(),
-  /** Images with more pixels are rejected before decoding (decompression bombs). */
-  FEVER_MAX_PIXELS: intVar(1, 1_000_000_000).default(50_000_000),
-  /** Bearer token required by the API; unset → no auth (bind to localhost only). */
-  FEVER_API_TOKEN: z.string().optional(),
-  FEVER_LOG_LEVEL: enumVar(LOG_LEVELS).default('info'),
-  FEVER_HOST: z.string().default('127.0.0.1'),
-  FEVER_PORT: intVar(0, 65535).default(8080),
-  /** Points per vector-store upsert request. */
-  FEVER_UPSERT_BATCH_SIZE: intVar(1, 10_000).default(128),
+  DATABASE_URL: urlVar(['postgres:', 'postgresql:'])
+    .optional()
+    .describe(
+      'Postgres for the metadata (collections, images, faces, runs). Unset → embedded PGlite in ' +
+        '`<FEVER_DATA_DIR>/metadata`, which one process at a time may open.',
+    ),
+  FEVER_DATA_DIR: pathVar()
+    .default('.fever')
+    .describe(
+      'Where the embedded mode keeps its files (PGlite database, vector index); relative paths are ' +
+        'resolved against the working directory.',
+    ),
+  REDIS_URL: urlVar(['redis:', 'rediss:'])
+    .optional()
+    .describe(
+      'Redis for the BullMQ job queues that `fever worker` processes consume. Unset → jobs run ' +
+        'in-process. The server must run with `maxmemory-policy noeviction`.',
+    ),
+  QDRANT_URL: urlVar(['http:', 'https:'])
+    .optional()
+    .describe(
+      'Qdrant (REST port, usually 6333) for the face vectors. Unset → an embedded on-disk HNSW index ' +
+        '(usearch) in `<FEVER_DATA_DIR>/vectors`.',
+    ),
+  QDRANT_API_KEY: textVar().optional().describe('API key sent to Qdrant; only with QDRANT_URL.'),
+  FEVER_DEVICE: enumVar(DEVICES)
+    .default('auto')
+    .describe(
+      'Where the encoder runs. `auto`: CUDA when its provider is installed and loads, else the CPU ' +
+        '(the choice is logged). `cuda` never falls back: if CUDA cannot load, fever stops and says why.',
+    ),
+  FEVER_THREADS: intVar(1, 1024)
+    .optional()
+    .describe('ONNX Runtime intra-op threads. Unset → one per physical core.'),
+  FEVER_MODEL: pathVar()
+    .optional()
+    .describe(
+      'Path of an expression model manifest (JSON, see "Your own model"). Unset → the bundled ' +
+        'face-api expression model.',
+    ),
+  FEVER_MAX_PIXELS: intVar(1, 1_000_000_000)
+    .default(50_000_000)
+    .describe('Images with more pixels are refused before decoding (decompression bombs).'),
+  FEVER_API_TOKEN: textVar()
+    .optional()
+    .describe(
+      "Bearer token the API requires on every route but the health checks and the search page's " +
+        'own HTML/JS/CSS (which hold no data). Unset → no auth: keep the API on localhost.',
+    ),
+  FEVER_LOG_LEVEL: enumVar(LOG_LEVELS).default('info').describe('Level of the JSON logs on stderr.'),
+  FEVER_HOST: textVar('host name or IP address')
+    .default('127.0.0.1')
+    .describe('Address the API listens on (`0.0.0.0` in a container).'),
+  FEVER_PORT: intVar(0, 65535).default(8080).describe('Port the API listens on (`0`: any free port).'),
+  FEVER_UPSERT_BATCH_SIZE: intVar(1, 10_000).default(128).describe('Points per vector-store upsert request.'),
+  FEVER_CORS_ORIGINS: listVar()
+    .pipe(
+      z.array(
+        z.string().refine((o) => o === '*' || isOrigin(o), {
+          message: "must be '*' or comma-separated origins such as https://example.org",
+        }),
+      ),
+    )
+    .describe(
+      'Origins allowed to call the API from a browser (CORS): origins such as ' +
+        "`https://example.org`, or `*` for any. Unset → no CORS headers (the API's own page is " +
+        'same-origin and needs none).',
+    ),
+  FEVER_MAX_UPLOAD_BYTES: intVar(1024, 1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024)
+    .describe('Largest request body the API accepts (an uploaded photo), in bytes.'),
+  FEVER_INDEX_ROOTS: listVar(':').describe(
+    'Folders whose files the API may read on request: sources of index runs (`POST /runs`) and ' +
+      'evaluation inputs (`POST /eval/fec`). Unset → the API starts neither (the CLI still can).',
+  ),
 });
 
 export type EnvVar = keyof z.infer<typeof envSchema>;
 
 /** Values that may carry credentials: never echoed in errors, masked by redactConfig(). */
-const SECRET_VARS: ReadonlySet<string> = new Set([
+export const SECRET_VARS: ReadonlySet<string> = new Set([
   'DATABASE_URL',
   'REDIS_URL',
   'QDRANT_URL',
@@ -98,6 +192,11 @@ export interface Config {
   host: string;
   port: number;
   upsertBatchSize: number;
+  /** CORS origins ('*' = any); empty → no CORS headers. */
+  corsOrigins: string[];
+  maxUploadBytes: number;
+  /** Absolute folders the API may start index runs under; empty → none. */
+  indexRoots: string[];
 }
 
 export interface RuntimeMode {
@@ -152,6 +251,9 @@ export function parseConfig(
     host: e.FEVER_HOST,
     port: e.FEVER_PORT,
     upsertBatchSize: e.FEVER_UPSERT_BATCH_SIZE,
+    corsOrigins: e.FEVER_CORS_ORIGINS,
+    maxUploadBytes: e.FEVER_MAX_UPLOAD_BYTES,
+    indexRoots: e.FEVER_INDEX_ROOTS.map(absolute),
   };
 }
 

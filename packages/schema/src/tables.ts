@@ -169,6 +169,11 @@ export const indexRuns = pgTable(
     createdAt: createdAt(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
+    /**
+     * When discovery finished walking the source (imagesSeen is then final). A run completes
+     * when this is set and every discovered entry has an outcome in index_run_entries.
+     */
+    discoveredAt: timestamp('discovered_at', { withTimezone: true }),
   },
   (t) => [
     foreignKey({
@@ -181,6 +186,79 @@ export const indexRuns = pgTable(
     check('index_runs_status_ck', oneOf('status', RUN_STATUSES)),
   ],
 );
+
+export const ENTRY_OUTCOMES = ['pending', 'indexed', 'skipped', 'failed'] as const;
+export type EntryOutcome = (typeof ENTRY_OUTCOMES)[number];
+
+/**
+ * The ledger of an index run: one row per source entry (a file, an archive member, a line of a
+ * list), written `pending` by discovery and moved to its outcome exactly once, in the same
+ * transaction as the faces and the run counters it adds. A replayed or retried job finds the
+ * row already moved and adds nothing, so counts stay exact however often work is repeated.
+ */
+export const indexRunEntries = pgTable(
+  'index_run_entries',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => indexRuns.id, { onDelete: 'cascade' }),
+    /** Where the entry was read from: an absolute path, or `<archive>!/<member>`. */
+    uri: text('uri').notNull(),
+    outcome: text('outcome', { enum: ENTRY_OUTCOMES }).notNull().default('pending'),
+    /** The image row of the entry's content; null when its bytes could not be read. */
+    imageId: integer('image_id').references(() => images.id, { onDelete: 'set null' }),
+    faceCount: integer('face_count'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    createdAt: createdAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.runId, t.uri], name: 'index_run_entries_pk' }),
+    index('index_run_entries_run_outcome_idx').on(t.runId, t.outcome),
+    check('index_run_entries_outcome_ck', oneOf('outcome', ENTRY_OUTCOMES)),
+  ],
+);
+
+/**
+ * "This image has been embedded by this model version" (with how many faces it has, 0 included).
+ * Written in the same transaction as the faces, after their vectors: a marker implies both.
+ * `--mode missing` skips an image that has one.
+ */
+export const imageEmbeddings = pgTable(
+  'image_embeddings',
+  {
+    imageId: integer('image_id')
+      .notNull()
+      .references(() => images.id, { onDelete: 'cascade' }),
+    modelId: text('model_id').notNull(),
+    modelVersion: text('model_version').notNull(),
+    faceCount: integer('face_count').notNull(),
+    runId: uuid('run_id').references(() => indexRuns.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.imageId, t.modelId, t.modelVersion], name: 'image_embeddings_pk' }),
+    foreignKey({
+      name: 'image_embeddings_model_fk',
+      columns: [t.modelId, t.modelVersion],
+      foreignColumns: [models.id, models.version],
+    }),
+    check('image_embeddings_face_count_ck', sql`face_count >= 0`),
+  ],
+);
+
+/**
+ * Small facts about this database (key → value), such as `deployment_id`: a random id made on
+ * first use that names this deployment's job queues, so two deployments (or two test databases)
+ * sharing one Redis never take each other's jobs.
+ */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: createdAt(),
+});
 
 export const evalRuns = pgTable(
   'eval_runs',
@@ -220,3 +298,5 @@ export type FaceRow = typeof faces.$inferSelect;
 export type NewFaceRow = typeof faces.$inferInsert;
 export type IndexRunRow = typeof indexRuns.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;
+export type IndexRunEntryRow = typeof indexRunEntries.$inferSelect;
+export type ImageEmbeddingRow = typeof imageEmbeddings.$inferSelect;

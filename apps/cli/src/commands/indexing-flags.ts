@@ -1,0 +1,31 @@
+import type { Logger } from '@fever/core';
+import { InputError } from '@fever/errors';
+import type { Config } from '@fever/schema';
+
+/** A whole-number flag in [min, max], or undefined when absent. */
+export function intFlag(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InputError(
+      'BAD_FLAG',
+      `--${name} must be a whole number from ${min} to ${max}, got '${value}'`,
+    );
+  }
+  return n;
+}
+
+/**
+ * JSON logs on stderr. On a terminal the progress bar is the interface, so routine `info` lines
+ * are left out there unless FEVER_LOG_LEVEL asks for more (debug/trace).
+ */
+export async function indexingLogger(config: Config): Promise<Logger> {
+  // Loaded on use: `fever --help` and light commands do not pay for core.
+  const { createLogger } = await import('@fever/core');
+  return createLogger(process.stderr.isTTY && config.logLevel === 'info' ? 'warn' : config.logLevel);
+}

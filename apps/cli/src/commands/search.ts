@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { InputError, NotFoundError } from '@fever/errors';
+import type { Config, FaceSelection } from '@fever/schema';
+import type { Command } from 'commander';
+import { indexingLogger, intFlag } from './indexing-flags.ts';
+
+interface SearchFlags {
+  collection?: string;
+  k: string;
+  face: string;
+  json?: boolean;
+}
+
+export function registerSearch(program: Command, config: () => Config): void {
+  program
+    .command('search')
+    .description('find indexed faces with an expression like the face in a photo (the search the API serves)')
+    .argument('<image>', 'a photo with a face (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
+    .option('--collection <name>', 'search this collection (default: every collection)')
+    .option('--k <n>', 'results per query face', '10')
+    .option('--face <which>', 'largest | all | the index of a face in the photo', 'largest')
+    .option('--json', 'print the full response as JSON')
+    .action(async (image: string, flags: SearchFlags) => {
+      const k = intFlag('k', flags.k, 1, 1000)!;
+      const face = faceSelection(flags.face);
+      const cfg = config();
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(image);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new NotFoundError('IMAGE_NOT_FOUND', `Image "${image}" not found`);
+        throw new InputError('IMAGE_UNREADABLE', `Cannot read image "${image}" (${(err as Error).message})`);
+      }
+      const { openRuntime, SearchService } = await import('@fever/core');
+      const runtime = await openRuntime(cfg, { logger: await indexingLogger(cfg) });
+      try {
+        const t0 = performance.now();
+        const result = await new SearchService(runtime).byImage(bytes, {
+          k,
+          face,
+          name: image,
+          ...(flags.collection ? { filter: { collections: [flags.collection] } } : {}),
+        });
+        const tookMs = performance.now() - t0;
+        if (flags.json) {
+          console.log(JSON.stringify({ ...result, k, tookMs }, null, 2));
+          return;
+        }
+        if (result.faces.length === 0) {
+          console.log(`no face found in ${image}`);
+          process.exitCode = 1;
+          return;
+        }
+        for (const q of result.faces) {
+          const b = q.box;
+          console.log(
+            `face ${q.faceIndex} of ${image} (${q.label} ${pct(q.probs[q.label])}) at ${Math.round(b.x)},${Math.round(b.y)} ` +
+              `${Math.round(b.width)}×${Math.round(b.height)}: ${q.results.length} most similar` +
+              `${flags.collection ? ` in '${flags.collection}'` : ''}`,
+          );
+          q.results.forEach((r, i) => {
+            console.log(
+              `  ${String(i + 1).padStart(3)}. ${r.similarity.toFixed(3)}  ${r.label.padEnd(9)} ${r.image.uri}  face ${r.faceIndex}`,
+            );
+          });
+        }
+        console.log(`(${result.model.id}@${result.model.version}, ${tookMs.toFixed(0)} ms)`);
+      } finally {
+        await runtime.close();
+      }
+    });
+}
+
+function faceSelection(value: string): FaceSelection {
+  if (value === 'largest' || value === 'all') return { mode: value };
+  const index = Number(value);
+  if (!Number.isInteger(index) || index < 0) {
+    throw new InputError('BAD_FLAG', `--face must be largest, all or a face index (0, 1, …), got '${value}'`);
+  }
+  return { mode: 'index', index };
+}
+
+function pct(p: number | undefined): string {
+  return p === undefined ? '' : `${(100 * p).toFixed(0)}%`;
+}

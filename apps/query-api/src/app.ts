@@ -1,0 +1,191 @@
+import { join } from 'node:path';
+import { type Runtime, SearchService } from '@fever/core';
+import { FeverError } from '@fever/errors';
+import * as api from '@fever/schema';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { requestId } from 'hono/request-id';
+import { matchedRoutes } from 'hono/route';
+import { secureHeaders } from 'hono/secure-headers';
+import { bearerAuth } from './auth.ts';
+import type { ApiContext, AppEnv, AppOptions } from './context.ts';
+import { notFound, onError } from './errors.ts';
+import { ApiMetrics } from './metrics.ts';
+import { type NamedSchemas, openApiDocument, type Router } from './openapi.ts';
+import { collectionRoutes } from './routes/collections.ts';
+import { evalRoutes } from './routes/eval.ts';
+import { faceRoutes } from './routes/faces.ts';
+import { healthRoutes } from './routes/health.ts';
+import { imageRoutes } from './routes/images.ts';
+import { PAGE_PATHS, pageRoutes } from './routes/page.ts';
+import { runRoutes } from './routes/runs.ts';
+import { searchRoutes } from './routes/search.ts';
+import { DerivedImageCache } from './thumbnails.ts';
+
+export type FeverApp = Hono<AppEnv> & { context: ApiContext };
+
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', ...PAGE_PATHS]);
+
+/** Schemas listed by name in the OpenAPI document. */
+const NAMED: NamedSchemas = {
+  FaceResult: api.faceResultSchema,
+  QueryFace: api.queryFaceResultSchema,
+  Face: api.faceResponseSchema,
+  Box: api.boxSchema,
+  SearchFilter: api.searchFilterSchema,
+  SearchResponse: api.searchResponseSchema,
+  SimilarFacesResponse: api.similarFacesResponseSchema,
+  VectorSearchRequest: api.vectorSearchRequestSchema,
+  VectorSearchResponse: api.vectorSearchResponseSchema,
+  Collection: api.collectionResponseSchema,
+  CollectionList: api.collectionListResponseSchema,
+  CollectionDetail: api.collectionDetailResponseSchema,
+  CreateCollectionRequest: api.createCollectionRequestSchema,
+  DeletedCollection: api.deleteCollectionResponseSchema,
+  Image: api.imageResponseSchema,
+  Model: api.modelResponseSchema,
+  ModelList: api.modelListResponseSchema,
+  StartIndexRunRequest: api.startIndexRunRequestSchema,
+  IndexRun: api.indexRunResponseSchema,
+  IndexRunList: api.indexRunListResponseSchema,
+  EvalRun: api.evalRunResponseSchema,
+  EvalRunList: api.evalRunListResponseSchema,
+  Health: api.healthResponseSchema,
+  Readiness: api.readyResponseSchema,
+  ErrorResponse: api.errorResponseSchema,
+};
+
+/**
+ * The query API and its page as one Hono app over an open runtime. The caller owns the runtime
+ * (and closes it); `startServer` puts the app on a port.
+ */
+export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp {
+  const { config } = runtime;
+  const ctx: ApiContext = {
+    runtime,
+    search: new SearchService(runtime),
+    metrics: new ApiMetrics(),
+    images: new DerivedImageCache(options.cacheDir ?? join(config.dataDir, 'cache')),
+    options: {
+      apiToken: 'apiToken' in options ? options.apiToken : config.apiToken,
+      corsOrigins: options.corsOrigins ?? config.corsOrigins,
+      maxUploadBytes: options.maxUploadBytes ?? config.maxUploadBytes,
+      indexRoots: options.indexRoots ?? config.indexRoots,
+      startIndexRun: options.startIndexRun,
+    },
+  };
+  if (options.warm) {
+    runtime.model().catch((err: unknown) => runtime.logger.error({ err }, 'model failed to load'));
+  }
+
+  const app = new Hono<AppEnv>() as FeverApp;
+  app.context = ctx;
+
+  // Request id (an incoming X-Request-Id is kept when sane) and one structured log line per request.
+  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(async (c, next) => {
+    const start = performance.now();
+    const log = runtime.logger.child({ reqId: c.get('requestId') });
+    c.set('log', log);
+    await next();
+    const seconds = (performance.now() - start) / 1000;
+    const route = routeLabel(c);
+    ctx.metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    log.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status: c.res.status,
+        ms: Math.round(seconds * 10000) / 10,
+      },
+      'request',
+    );
+  });
+  app.use(
+    secureHeaders({
+      // Other origins may embed crops and previews once CORS lets them call the API.
+      crossOriginResourcePolicy: ctx.options.corsOrigins.length > 0 ? false : 'same-origin',
+      strictTransportSecurity: false,
+    }),
+  );
+  if (ctx.options.corsOrigins.length > 0) {
+    const origins = ctx.options.corsOrigins;
+    app.use(
+      cors({
+        origin: origins.includes('*') ? '*' : origins,
+        allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+        exposeHeaders: ['X-Request-Id'],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(
+    bodyLimit({
+      maxSize: ctx.options.maxUploadBytes,
+      onError: () => {
+        throw new FeverError(
+          'PAYLOAD_TOO_LARGE',
+          `the body is over the upload limit of ${ctx.options.maxUploadBytes} bytes (FEVER_MAX_UPLOAD_BYTES)`,
+          { status: 413 },
+        );
+      },
+    }),
+  );
+  if (ctx.options.apiToken) app.use(bearerAuth(ctx.options.apiToken, (path) => PUBLIC_PATHS.has(path)));
+
+  const routers: Router[] = [
+    pageRoutes(),
+    healthRoutes(ctx),
+    searchRoutes(ctx),
+    faceRoutes(ctx),
+    collectionRoutes(ctx),
+    imageRoutes(ctx),
+    runRoutes(ctx),
+    evalRoutes(ctx),
+  ];
+  for (const router of routers) app.route(router.prefix || '/', router.app);
+
+  const docs = routers.flatMap((r) => r.docs);
+  let document: Record<string, unknown> | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= openApiDocument(
+      [
+        ...docs,
+        {
+          method: 'get',
+          path: '/openapi.json',
+          tag: 'page',
+          summary: 'This OpenAPI document',
+          responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
+        },
+      ],
+      NAMED,
+      {
+        title: 'fever query API',
+        version: '0.1.0',
+        description:
+          'Search faces by facial expression: by an example photo, an indexed face or a vector. Every error ' +
+          'is `{"error": {"code", "message"}}` with a stable code. When the server sets FEVER_API_TOKEN, every ' +
+          'route but /healthz, /readyz and the page needs `Authorization: Bearer <token>`.',
+      },
+    );
+    return c.json(document);
+  });
+
+  app.onError(onError);
+  app.notFound(notFound);
+  return app;
+}
+
+/** The route pattern that answered (bounded label values), or `unmatched`. */
+function routeLabel(c: Context<AppEnv>): string {
+  const routes = matchedRoutes(c);
+  for (let i = routes.length - 1; i >= 0; i--) {
+    const route = routes[i]!;
+    if (route.method !== 'ALL') return route.path;
+  }
+  return 'unmatched';
+}

@@ -1,0 +1,54 @@
+import type { Runtime, SearchService } from '@fever/core';
+import type { Logger } from 'pino';
+import type { ApiMetrics } from './metrics.ts';
+import type { DerivedImageCache } from './thumbnails.ts';
+
+/** What every handler can read from the context (`c.get('log')`). */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    /** The runtime logger with this request's id bound. */
+    log: Logger;
+  };
+}
+
+/** Starts an index run: the indexer's `startIndexRun` from @fever/core unless a test injects one. */
+export type StartIndexRun = (
+  runtime: Runtime,
+  options: {
+    source: string;
+    collection: string;
+    mode?: 'missing' | 'all';
+    batch?: number;
+    concurrency?: number;
+  },
+) => Promise<{ runId: string }>;
+
+export interface AppOptions {
+  /** Bearer token every route but the health checks and the page shell requires; default FEVER_API_TOKEN. */
+  apiToken?: string | undefined;
+  /** Default FEVER_CORS_ORIGINS. */
+  corsOrigins?: string[];
+  /** Default FEVER_MAX_UPLOAD_BYTES. */
+  maxUploadBytes?: number;
+  /** Default FEVER_INDEX_ROOTS. */
+  indexRoots?: string[];
+  /** Where face crops and previews are cached; default `<FEVER_DATA_DIR>/cache`. */
+  cacheDir?: string;
+  /** Default: @fever/core's startIndexRun (in-process, or BullMQ with REDIS_URL). */
+  startIndexRun?: StartIndexRun;
+  /** Start loading the encoder now rather than on the first search. Default false. */
+  warm?: boolean;
+}
+
+/** Everything the route modules share. */
+export interface ApiContext {
+  runtime: Runtime;
+  search: SearchService;
+  metrics: ApiMetrics;
+  images: DerivedImageCache;
+  options: Required<Omit<AppOptions, 'apiToken' | 'startIndexRun' | 'warm' | 'cacheDir'>> & {
+    apiToken: string | undefined;
+    startIndexRun: StartIndexRun | undefined;
+  };
+}

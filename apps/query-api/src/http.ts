@@ -1,0 +1,49 @@
+import type { FaceResult, SearchFilter, SearchQuery } from '@fever/schema';
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import type { AppEnv } from './context.ts';
+import { parseWith } from './errors.ts';
+
+/** Query parameters as an object: a repeated parameter becomes an array. */
+export function rawQuery(c: Context<AppEnv>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    out[key] = values.length === 1 ? values[0]! : values;
+  }
+  return out;
+}
+
+export function parseQuery<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.output<S> {
+  return parseWith(schema, rawQuery(c), 'query parameter');
+}
+
+export function parseParams<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.output<S> {
+  return parseWith(schema, c.req.param(), 'path parameter');
+}
+
+export function filterOf(q: SearchQuery): SearchFilter | undefined {
+  const filter: SearchFilter = {};
+  if (q.collection?.length) filter.collections = q.collection;
+  if (q.label?.length) filter.labels = q.label;
+  if (q.minScore !== undefined) filter.minScore = q.minScore;
+  return Object.keys(filter).length ? filter : undefined;
+}
+
+export const faceUrls = (faceId: string, imageId: number) => ({
+  image: `images/${imageId}/file`,
+  preview: `images/${imageId}/preview`,
+  thumbnail: `faces/${faceId}/thumbnail`,
+});
+
+/** Adds the API's links to search hits. */
+export function withUrls<T extends Omit<FaceResult, 'similarity'>>(results: T[]): T[] {
+  return results.map((r) => ({ ...r, urls: faceUrls(r.id, r.image.id) }));
+}
+
+export function iso(date: Date | null): string | null {
+  return date === null ? null : date.toISOString();
+}
+
+export function since(start: number): number {
+  return Math.round((performance.now() - start) * 100) / 100;
+}

@@ -1,0 +1,159 @@
+import type { Runtime } from '@fever/core';
+import { NotFoundError } from '@fever/errors';
+import type { Image } from '@fever/metadata';
+import { type ImageResponse, imageResponseSchema } from '@fever/schema';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import type { ApiContext, AppEnv } from '../context.ts';
+import { faceUrls, parseParams, parseQuery } from '../http.ts';
+import { imageInput, resolveImageSource, sniffImageType, streamImage } from '../image-files.ts';
+import { Router } from '../openapi.ts';
+import { PREVIEW_SIZES } from '../thumbnails.ts';
+
+const imageIdParams = z.object({
+  id: z.coerce.number().int().min(1).max(2_147_483_647).describe('image id'),
+});
+
+const previewQuery = z.strictObject({
+  size: z.coerce
+    .number()
+    .int()
+    .refine((n) => (PREVIEW_SIZES as readonly number[]).includes(n), {
+      message: `must be one of ${PREVIEW_SIZES.join(', ')}`,
+    })
+    .default(1280)
+    .describe(`longest side in pixels: ${PREVIEW_SIZES.join(', ')}`),
+});
+
+/** Derived JPEGs never change for a key: cacheable for long (privately when a token guards them). */
+export function sendDerived(c: Context<AppEnv>, bytes: Uint8Array, etag: string, guarded: boolean) {
+  return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+    'Content-Type': 'image/jpeg',
+    'Content-Length': String(bytes.length),
+    ETag: etag,
+    'Cache-Control': `${guarded ? 'private' : 'public'}, max-age=86400`,
+  });
+}
+
+export function imageRoutes(ctx: ApiContext): Router {
+  const { runtime } = ctx;
+  const r = new Router('/images');
+
+  r.add(
+    {
+      method: 'get',
+      path: '/:id',
+      tag: 'images',
+      summary: 'One indexed image and its faces',
+      params: imageIdParams,
+      responses: { 200: { description: 'The image', schema: imageResponseSchema } },
+    },
+    async (c) => {
+      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
+      const model = await runtime.model();
+      const collection = await runtime.metadata.collections.getById(image.collectionId);
+      const faces = (await runtime.metadata.faces.listByImage(image.id)).filter(
+        (f) => f.modelId === model.id && f.modelVersion === model.version,
+      );
+      const body: ImageResponse = {
+        id: image.id,
+        collection: collection?.name ?? '',
+        sha256: image.sha256,
+        uri: image.uri,
+        sizeBytes: image.sizeBytes,
+        width: image.width,
+        height: image.height,
+        status: image.status,
+        faceCount: image.faceCount,
+        error: image.errorCode ? { code: image.errorCode, message: image.errorMessage ?? '' } : null,
+        createdAt: image.createdAt.toISOString(),
+        updatedAt: image.updatedAt.toISOString(),
+        faces: faces.map((f) => ({
+          id: f.id,
+          collection: collection?.name ?? '',
+          image: {
+            id: image.id,
+            sha256: image.sha256,
+            uri: image.uri,
+            width: image.width,
+            height: image.height,
+          },
+          faceIndex: f.faceIndex,
+          box: f.box,
+          detectionScore: f.detectionScore,
+          label: f.label,
+          probs: Object.fromEntries(model.labels.map((label, i) => [label, f.probs[i] ?? 0])),
+          urls: faceUrls(f.id, image.id),
+          model: { id: f.modelId, version: f.modelVersion },
+        })),
+        urls: { file: `images/${image.id}/file` },
+      };
+      return c.json(body);
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/:id/file',
+      tag: 'images',
+      summary: 'The indexed photo, as stored',
+      description:
+        'Served from where fever indexed it (by image id; no path is ever taken from the request). ' +
+        '404 IMAGE_FILE_UNAVAILABLE when it was indexed from an archive or has moved.',
+      params: imageIdParams,
+      responses: {
+        200: { description: 'The file', contentType: 'image/*' },
+        304: { description: 'Not modified (ETag)' },
+      },
+    },
+    async (c) => {
+      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
+      const etag = `"${image.sha256}"`;
+      if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
+      const source = await resolveImageSource(runtime, image);
+      const type = (await sniffImageType(source)) ?? 'application/octet-stream';
+      return c.body(await streamImage(source), 200, {
+        'Content-Type': type,
+        'Content-Length': String(source.size),
+        ETag: etag,
+        'Cache-Control': `${ctx.options.apiToken ? 'private' : 'public'}, max-age=3600`,
+        'X-Content-Type-Options': 'nosniff',
+      });
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/:id/preview',
+      tag: 'images',
+      summary: 'The indexed photo as a JPEG preview',
+      description: 'EXIF orientation applied (face boxes are in these pixels, scaled), longest side ≤ size.',
+      params: imageIdParams,
+      query: previewQuery,
+      responses: {
+        200: { description: 'JPEG', contentType: 'image/jpeg' },
+        304: { description: 'Not modified (ETag)' },
+      },
+    },
+    async (c) => {
+      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
+      const { size } = parseQuery(c, previewQuery);
+      const etag = `"${image.sha256}-${size}"`;
+      if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
+      const derived = await ctx.images.preview(image.sha256, size, async () =>
+        imageInput(await resolveImageSource(runtime, image)),
+      );
+      ctx.metrics.thumbnails.inc({ kind: 'preview', source: derived.source });
+      return sendDerived(c, derived.bytes, etag, ctx.options.apiToken !== undefined);
+    },
+  );
+  return r;
+}
+
+async function requireImage(runtime: Runtime, id: number): Promise<Image> {
+  const image = await runtime.metadata.images.get(id);
+  if (!image) throw new NotFoundError('IMAGE_NOT_FOUND', `image ${id} does not exist`);
+  return image;
+}

@@ -1,0 +1,449 @@
+/**
+ * The scaled runner: one BullMQ queue per stage on REDIS_URL, any number of worker processes.
+ *
+ * - Queues live under the prefix `fever-<deployment id>` (a random id stored in the metadata
+ *   database), so deployments or test databases sharing one Redis never take each other's jobs.
+ * - discover jobs walk a source and add embed jobs, waiting while the embed queue is full
+ *   (back-pressure: Redis holds a bounded window of work, not the whole source); embed jobs add
+ *   write jobs; write jobs need the vector store, so with the embedded store only the process
+ *   holding it serves them (with Qdrant every worker does).
+ * - Postgres is the source of truth, Redis only carries work: a watchdog in every worker re-drives
+ *   an unfinished run whose jobs Redis has lost (a restart without persistence) or that has no
+ *   job left anywhere. Re-driving re-walks the source; the ledger makes that harmless.
+ * - A broken image is a failed entry inside a successful job. A job that can never succeed
+ *   (unknown run, another model version) fails with UnrecoverableError and fails its run; any
+ *   other error is retried with exponential backoff and fails the run only when retries run out.
+ */
+import { hostname } from 'node:os';
+import type { Face as EncodedFace } from '@fever/encoder';
+import { InputError } from '@fever/errors';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { IndexContext, OwnedIndexContext } from './context.ts';
+import { describeError, isPermanent, isTransient, sleep } from './retry.ts';
+import type { SourceEntry } from './sources.ts';
+import {
+  discover,
+  type EmbedOutput,
+  type EmbedResult,
+  embedBatch,
+  finalizeRun,
+  isRunDone,
+  loadRun,
+  type RunParams,
+  writeBatch,
+} from './stages.ts';
+import { STAGES, type Stage } from './worker.ts';
+
+/** Jobs waiting in the embed or write queue before producers wait (per queue, all runs). */
+const HIGH_WATER = 32;
+const JOB_ATTEMPTS = 8;
+const WATCHDOG_MS = 5_000;
+
+// ---------------------------------------------------------------------------------------------
+// wire format (BullMQ job data is JSON)
+
+interface WireEntry {
+  uri: string;
+  path?: string;
+  /** Archive member bytes, base64. */
+  b64?: string;
+  error?: { code: string; message: string };
+}
+
+interface WireFace {
+  box: EncodedFace['box'];
+  score: number;
+  /** Float32 little-endian, base64. */
+  embedding: string;
+  probs: number[] | null;
+  label: string | null;
+}
+
+type WireResult =
+  | Exclude<EmbedResult, { outcome: 'indexed' }>
+  | (Omit<Extract<EmbedResult, { outcome: 'indexed' }>, 'faces'> & { faces: WireFace[] });
+
+interface DiscoverData {
+  runId: string;
+}
+interface EmbedData {
+  runId: string;
+  entries: WireEntry[];
+}
+interface WriteData {
+  runId: string;
+  results?: WireResult[];
+  timings?: EmbedOutput['timings'];
+}
+
+function toWireEntry(e: SourceEntry): WireEntry {
+  const out: WireEntry = { uri: e.uri };
+  if (e.path !== undefined) out.path = e.path;
+  if (e.bytes !== undefined)
+    out.b64 = Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength).toString('base64');
+  if (e.error !== undefined) out.error = e.error;
+  return out;
+}
+
+function fromWireEntry(e: WireEntry): SourceEntry {
+  const out: SourceEntry = { uri: e.uri };
+  if (e.path !== undefined) out.path = e.path;
+  if (e.b64 !== undefined) out.bytes = new Uint8Array(Buffer.from(e.b64, 'base64'));
+  if (e.error !== undefined) out.error = e.error;
+  return out;
+}
+
+function toWireResult(r: EmbedResult): WireResult {
+  if (r.outcome !== 'indexed') return r;
+  return {
+    ...r,
+    faces: r.faces.map((f) => ({
+      box: f.box,
+      score: f.score,
+      embedding: Buffer.from(f.embedding.buffer, f.embedding.byteOffset, f.embedding.byteLength).toString(
+        'base64',
+      ),
+      probs: f.probs ? Array.from(f.probs) : null,
+      label: f.label,
+    })),
+  };
+}
+
+function fromWireResult(r: WireResult): EmbedResult {
+  if (r.outcome !== 'indexed') return r;
+  return {
+    ...r,
+    faces: r.faces.map((f) => {
+      const bytes = Buffer.from(f.embedding, 'base64');
+      // Copied into its own (aligned) buffer: a Float32Array view needs 4-byte alignment.
+      const embedding = new Float32Array(bytes.byteLength / 4);
+      new Uint8Array(embedding.buffer).set(bytes);
+      return {
+        box: f.box,
+        score: f.score,
+        embedding,
+        probs: f.probs ? Float32Array.from(f.probs) : null,
+        label: f.label,
+      };
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// queues
+
+export interface BullOptions {
+  /** Job lock: a job whose worker died is retried after this long (default 30 s). */
+  lockDurationMs?: number;
+  /** How often workers look for jobs whose worker died (default 10 s). */
+  stalledIntervalMs?: number;
+}
+
+/** The three stage queues of one deployment, plus a plain Redis client for run liveness keys. */
+export class IndexQueues {
+  private constructor(
+    readonly prefix: string,
+    readonly connection: { url: string },
+    readonly discover: Queue<DiscoverData>,
+    readonly embed: Queue<EmbedData>,
+    readonly write: Queue<WriteData>,
+    readonly redis: Redis,
+  ) {}
+
+  static async open(ctx: IndexContext): Promise<IndexQueues> {
+    const url = ctx.config.redisUrl;
+    if (!url) throw new InputError('QUEUE_NOT_CONFIGURED', 'REDIS_URL is not set: BullMQ queues need Redis');
+    const prefix = `fever-${(await ctx.metadata.indexing.deploymentId()).slice(0, 8)}`;
+    const connection = { url };
+    const defaultJobOptions = {
+      attempts: JOB_ATTEMPTS,
+      backoff: { type: 'exponential' as const, delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: 1000,
+    };
+    const make = <T>(name: Stage) => {
+      const queue = new Queue<T>(name, { connection, prefix, defaultJobOptions });
+      // Connection errors are retried by the client; without a listener they would crash the process.
+      queue.on('error', (err) =>
+        ctx.logger.debug({ queue: name, err: err.message }, 'queue connection error'),
+      );
+      return queue;
+    };
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false });
+    redis.on('error', () => {}); // reconnects by itself; callers see command errors
+    return new IndexQueues(prefix, connection, make('discover'), make('embed'), make('write'), redis);
+  }
+
+  runKey(runId: string): string {
+    return `${this.prefix}:run:${runId}`;
+  }
+
+  /** Starts (or re-drives) a run: marks it live in Redis and queues its discover job (one at a time). */
+  async startRun(runId: string): Promise<void> {
+    await this.redis.set(this.runKey(runId), '1');
+    await this.discover.add('discover', { runId }, { jobId: `d-${runId}`, removeOnFail: true });
+  }
+
+  async addEmbed(runId: string, entries: SourceEntry[], signal?: AbortSignal): Promise<void> {
+    await this.waitForRoom(this.embed, signal);
+    await this.embed.add('embed', { runId, entries: entries.map(toWireEntry) });
+  }
+
+  async addWrite(output: EmbedOutput, signal?: AbortSignal): Promise<void> {
+    await this.waitForRoom(this.write, signal);
+    await this.write.add('write', {
+      runId: output.runId,
+      results: output.results.map(toWireResult),
+      timings: output.timings,
+    });
+  }
+
+  async addFinalize(runId: string): Promise<void> {
+    await this.write.add('finalize', { runId });
+  }
+
+  /** Jobs queued, running or waiting to retry, over all stages. */
+  async backlog(): Promise<number> {
+    let n = 0;
+    for (const q of [this.discover, this.embed, this.write]) {
+      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+      n += Object.values(counts).reduce((a, b) => a + b, 0);
+    }
+    return n;
+  }
+
+  private async waitForRoom(queue: Queue, signal?: AbortSignal): Promise<void> {
+    while (!signal?.aborted && (await queue.count()) >= HIGH_WATER) await sleep(100, signal);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.discover.close(), this.embed.close(), this.write.close()]);
+    this.redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// workers
+
+export interface IndexWorkerOptions extends BullOptions {
+  /** Embed jobs run at once by this process (default 2). */
+  concurrency?: number;
+  /** Stages this process serves (default all; `write` only where the vector store can be opened). */
+  stages?: readonly Stage[];
+  /** Look for lost work every this many ms (default 5 s; 0 = no watchdog). */
+  watchdogMs?: number;
+}
+
+export interface IndexWorker {
+  readonly queues: IndexQueues;
+  /** Stages served now (`write` joins when the vector store becomes free). */
+  stages(): Stage[];
+  /** Stops taking jobs, lets running ones finish (a discovery walk hands over to another worker), closes. */
+  close(): Promise<void>;
+}
+
+/** Serves the index queues in this process until close(). */
+export async function startIndexWorker(
+  ctx: IndexContext | OwnedIndexContext,
+  options: IndexWorkerOptions = {},
+): Promise<IndexWorker> {
+  const queues = await IndexQueues.open(ctx);
+  const { logger } = ctx;
+  const wanted = new Set(options.stages ?? STAGES);
+  const stopping = new AbortController();
+  const workers = new Map<Stage, Worker>();
+  const common = {
+    connection: queues.connection,
+    prefix: queues.prefix,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 10_000,
+    // A worker killed again and again must not turn its job into a failure.
+    maxStalledCount: 10,
+    name: `fever-${hostname()}-${process.pid}`,
+  };
+
+  const failRun = async (runId: string, err: unknown) => {
+    const { code, message } = describeError(err);
+    logger.error({ runId, code }, `index run failed: ${message}`);
+    await ctx.metadata.indexRuns
+      .finish(runId, { status: 'failed', errorCode: code, errorMessage: message })
+      .catch(() => {});
+    await queues.redis.del(queues.runKey(runId)).catch(() => {});
+  };
+
+  /** Maps errors to BullMQ's retry rules; records why a run stopped. */
+  const guard =
+    <T extends { runId: string }>(stage: Stage, fn: (job: Job<T>, token?: string) => Promise<void>) =>
+    async (job: Job<T>, token?: string) => {
+      try {
+        await fn(job, token);
+      } catch (err) {
+        if (err instanceof DelayedError) throw err;
+        if (isTransient(err)) {
+          const { code, message } = describeError(err);
+          await ctx.metadata.indexing
+            .noteError(job.data.runId, { code, message: `${stage}: ${message} (retrying)` })
+            .catch(() => {});
+          throw err;
+        }
+        if (isPermanent(err)) {
+          await failRun(job.data.runId, err);
+          const { code, message } = describeError(err);
+          throw new UnrecoverableError(`${code}: ${message}`);
+        }
+        throw err;
+      }
+    };
+
+  /** The run, unless it has finished (then its jobs are dropped). */
+  const liveRun = async (runId: string) => {
+    const row = await ctx.metadata.indexRuns.get(runId);
+    if (!row || row.status === 'succeeded' || row.status === 'failed' || row.status === 'cancelled')
+      return undefined;
+    return loadRun(ctx, runId);
+  };
+
+  const processors = {
+    discover: guard<DiscoverData>('discover', async (job, token) => {
+      const run = await liveRun(job.data.runId);
+      if (!run) return;
+      await ctx.metadata.indexRuns.start(run.id);
+      const { completed } = await discover(
+        ctx,
+        run,
+        (entries) => queues.addEmbed(run.id, entries, stopping.signal),
+        {
+          signal: stopping.signal,
+        },
+      );
+      if (!completed) {
+        // Shutting down in the middle of a walk: hand it to another worker (or our restart).
+        await job.moveToDelayed(Date.now() + 500, token);
+        throw new DelayedError();
+      }
+      await queues.addFinalize(run.id);
+    }),
+    embed: guard<EmbedData>('embed', async (job) => {
+      const run = await liveRun(job.data.runId);
+      if (!run) return;
+      const output = await embedBatch(ctx, run, job.data.entries.map(fromWireEntry));
+      if (output.results.length > 0) await queues.addWrite(output);
+    }),
+    write: guard<WriteData>('write', async (job) => {
+      const run = await liveRun(job.data.runId);
+      if (!run) return;
+      if (job.name === 'write' && job.data.results) {
+        const row = await writeBatch(ctx, run, {
+          runId: run.id,
+          results: job.data.results.map(fromWireResult),
+          timings: job.data.timings ?? { decodeMs: 0, embedMs: 0 },
+        });
+        if (!isRunDone(row)) return;
+      }
+      const after = await finalizeRun(ctx, run.id);
+      if (after?.status === 'succeeded') await queues.redis.del(queues.runKey(run.id)).catch(() => {});
+    }),
+  };
+
+  const start = (stage: Stage) => {
+    if (workers.has(stage) || stopping.signal.aborted) return;
+    const worker = new Worker(stage, processors[stage] as (job: Job) => Promise<void>, {
+      ...common,
+      concurrency: stage === 'embed' ? (options.concurrency ?? 2) : stage === 'discover' ? 2 : 1,
+    });
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      const attempts = job.opts.attempts ?? 1;
+      const final =
+        err instanceof UnrecoverableError ||
+        err.name === 'UnrecoverableError' ||
+        job.attemptsMade >= attempts;
+      logger.warn(
+        { stage, jobId: job.id, runId: job.data.runId, attempt: job.attemptsMade, final, err: err.message },
+        `${stage} job failed`,
+      );
+      if (final && !(err.name === 'UnrecoverableError')) void failRun(job.data.runId, err);
+    });
+    worker.on('error', (err) => logger.warn({ stage, err: err.message }, 'queue connection error'));
+    workers.set(stage, worker);
+    logger.info({ stage, prefix: queues.prefix }, `serving the ${stage} queue`);
+  };
+
+  for (const stage of ['discover', 'embed'] as const) if (wanted.has(stage)) start(stage);
+  let vectorTimer: NodeJS.Timeout | undefined;
+  if (wanted.has('write')) {
+    if (ctx.vectors) start('write');
+    else if ('acquireVectors' in ctx) {
+      logger.warn(
+        'the vector store is held by another process: serving discover and embed only, and trying again every 5 s',
+      );
+      vectorTimer = setInterval(() => {
+        void ctx.acquireVectors().then(
+          (ok) => {
+            if (!ok) return;
+            clearInterval(vectorTimer);
+            logger.info('the vector store is free now: serving the write queue too');
+            start('write');
+          },
+          (err: unknown) => logger.warn({ err: (err as Error).message }, 'cannot open the vector store'),
+        );
+      }, 5_000);
+    }
+  }
+
+  // Watchdog: Postgres says which runs are unfinished; re-drive those Redis has no work for.
+  let idleTicks = 0;
+  const watchdogMs = options.watchdogMs ?? WATCHDOG_MS;
+  let watching = false;
+  const watchdog = async () => {
+    if (watching || stopping.signal.aborted) return;
+    watching = true;
+    try {
+      const runs = (await ctx.metadata.indexRuns.list({ status: 'running', limit: 100 })).filter(
+        (r) => (r.params as Partial<RunParams>).queue === 'bullmq',
+      );
+      if (runs.length === 0) {
+        idleTicks = 0;
+        return;
+      }
+      const idle = (await queues.backlog()) === 0;
+      idleTicks = idle ? idleTicks + 1 : 0;
+      for (const run of runs) {
+        // SET NX succeeds only where the key is gone: Redis restarted without the run's jobs.
+        const lost = (await queues.redis.set(queues.runKey(run.id), '1', 'NX')) === 'OK';
+        if (lost || idleTicks >= 2) {
+          logger.warn(
+            { runId: run.id, reason: lost ? 'redis-lost-jobs' : 'no-jobs-left' },
+            lost
+              ? 'Redis has lost this run’s jobs: re-driving it from the ledger'
+              : 'an unfinished run has no jobs left: re-driving it',
+          );
+          await queues.startRun(run.id);
+          idleTicks = 0;
+        }
+      }
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'watchdog tick failed');
+    } finally {
+      watching = false;
+    }
+  };
+  const watchdogTimer = watchdogMs > 0 ? setInterval(() => void watchdog(), watchdogMs) : undefined;
+
+  let closing: Promise<void> | undefined;
+  return {
+    queues,
+    stages: () => [...workers.keys()],
+    close() {
+      closing ??= (async () => {
+        stopping.abort();
+        clearInterval(vectorTimer);
+        clearInterval(watchdogTimer);
+        await Promise.allSettled([...workers.values()].map((w) => w.close()));
+        await queues.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The in-process runner: the three stages joined by bounded channels in this process (the
+ * embedded default, with no Redis). discover → [channel] → N embed tasks → [channel] → 1 writer.
+ * A full channel makes the stage before it wait, so memory stays flat on any source size.
+ */
+import type { IndexRun } from '@fever/metadata';
+import { Channel } from './channel.ts';
+import type { IndexContext } from './context.ts';
+import { describeError, withRetry } from './retry.ts';
+import type { SourceEntry } from './sources.ts';
+import { discover, type EmbedOutput, embedBatch, finalizeRun, type RunInfo, writeBatch } from './stages.ts';
+
+export interface InProcessOptions {
+  /** Aborting stops discovery; what was discovered is still embedded and written (a drain). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs the run to its end (or until `signal` stops it and the pipeline has drained). Returns the
+ * run row afterwards: succeeded, failed (a stage's error outlived its retries), or still running
+ * when it was stopped (run it again to resume).
+ */
+export async function runInProcess(
+  ctx: IndexContext,
+  run: RunInfo,
+  options: InProcessOptions = {},
+): Promise<IndexRun> {
+  const { metadata, logger } = ctx;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+
+  const capacity = Math.max(2, run.concurrency);
+  const toEmbed = new Channel<SourceEntry[]>(capacity);
+  const toWrite = new Channel<EmbedOutput>(capacity);
+  let fatal: unknown;
+  const fail = (err: unknown) => {
+    if (fatal === undefined) fatal = err;
+    stop.abort();
+    toEmbed.discard();
+    toWrite.discard();
+  };
+
+  await withRetry(() => metadata.indexRuns.start(run.id));
+  const discovering = (async () => {
+    try {
+      await discover(ctx, run, (entries) => toEmbed.push(entries), { signal: stop.signal });
+    } catch (err) {
+      if (fatal === undefined && !(stop.signal.aborted && isClosedChannel(err))) fail(err);
+    } finally {
+      toEmbed.close();
+    }
+  })();
+  const embedding = Array.from({ length: run.concurrency }, async () => {
+    for await (const entries of toEmbed) {
+      if (fatal !== undefined) break;
+      try {
+        await toWrite.push(await embedBatch(ctx, run, entries));
+      } catch (err) {
+        if (fatal === undefined) fail(err);
+      }
+    }
+  });
+  const writing = (async () => {
+    for await (const output of toWrite) {
+      if (fatal !== undefined) break;
+      try {
+        await writeBatch(ctx, run, output);
+      } catch (err) {
+        fail(err);
+      }
+    }
+  })();
+
+  await Promise.all(embedding);
+  toWrite.close();
+  await Promise.all([writing, discovering]);
+  options.signal?.removeEventListener('abort', onAbort);
+
+  if (fatal !== undefined) {
+    const { code, message } = describeError(fatal);
+    logger.error({ runId: run.id, code, err: fatal }, `index run failed: ${message}`);
+    return withRetry(() =>
+      metadata.indexRuns.finish(run.id, { status: 'failed', errorCode: code, errorMessage: message }),
+    );
+  }
+  const after =
+    (await finalizeRun(ctx, run.id)) ?? (await withRetry(() => metadata.indexRuns.require(run.id)));
+  if (after.status === 'running' && !options.signal?.aborted) {
+    logger.warn(
+      { runId: run.id },
+      'the pipeline drained but the run is not complete; run it again to resume',
+    );
+  }
+  return after;
+}
+
+function isClosedChannel(err: unknown): boolean {
+  return err instanceof Error && err.message === 'channel closed';
+}

@@ -238,7 +238,8 @@ describe('broken input', () => {
 describe('process and dependency failures', () => {
   it('a worker killed with SIGKILL at random points, then restarted, indexes every image exactly once', async () => {
     const { env } = await postgresEnv('kill', 'redis://127.0.0.1:6379');
-    const { dir, files } = await photos('kill', 60);
+    // Enough photos that three kills land mid-run even on an idle machine (~25 photos/s).
+    const { dir, files } = await photos('kill', 120);
     const ctx = await openIndexContext(configFor(env), { logger: quiet, vectors: 'none' });
     cleanup.push(() => ctx.close());
     const { runId } = await startIndexRun(ctx, { source: dir, collection: 'kill', batch: 2 });
@@ -247,11 +248,11 @@ describe('process and dependency failures', () => {
     for (let k = 0; k < 3; k++) {
       const worker = await startWorker(env, ['--concurrency', '2']);
       cleanup.push(() => stopProcess(worker, 'SIGKILL'));
-      // Kill while it works: after its first recorded batch, at a random moment within ~1.5 s.
+      // Kill while it works: after its first recorded batch, at a random moment within ~0.6 s.
       const base = progress(await done(ctx.metadata, runId));
       const now = await waitUntil(ctx, runId, (r) => progress(r) > base || r.status !== 'running');
       if (now.status !== 'running') break;
-      await sleep(rnd() * 1500);
+      await sleep(rnd() * 600);
       worker.proc.kill('SIGKILL');
       await worker.exited;
       killedAt.push(progress(await done(ctx.metadata, runId)));

@@ -76,6 +76,17 @@ export class FaceApiReference {
     }
   }
 
+  /** One pass of face-api's expression net on a crop (predictExpressions), for fair timing. */
+  async predictCrop(image: RgbImage): Promise<void> {
+    const tensor = this.faceapi.tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+    try {
+      await this.faceapi.nets.faceExpressionNet.predictExpressions(tensor);
+    } finally {
+      tensor.dispose();
+    }
+  }
+
+  // Two passes: the pooled feature (faceFeatureExtractor) and face-api's own probabilities.
   private async embedTensor(face: unknown) {
     const { nets, toNetInput } = this.faceapi;
     const net = nets.faceExpressionNet;

@@ -2,7 +2,13 @@ import { join } from 'node:path';
 import { Encoder, type EncoderOptions } from '@fever/encoder';
 import { type MetadataStore, metadataOptionsFromConfig, openMetadataStore } from '@fever/metadata';
 import { type Config, type RuntimeMode, redactConfig, runtimeMode } from '@fever/schema';
-import { modelAliasName, modelCollectionName, openVectorStore, type VectorStore } from '@fever/vectors';
+import {
+  modelAliasName,
+  modelCollectionName,
+  openVectorStore,
+  type VectorStore,
+  type VectorStoreConfig,
+} from '@fever/vectors';
 import { createLogger, type Logger } from './logger.ts';
 
 /** The model every stored vector of this process is tagged with, and where its vectors live. */
@@ -36,6 +42,68 @@ export interface RuntimeOptions {
   encoder?: Partial<EncoderOptions>;
 }
 
+/** Qdrant when QDRANT_URL is set, else the embedded store under FEVER_DATA_DIR. */
+export function vectorStoreConfig(config: Config): VectorStoreConfig {
+  return config.qdrantUrl
+    ? {
+        kind: 'qdrant',
+        url: config.qdrantUrl,
+        apiKey: config.qdrantApiKey,
+        batchSize: config.upsertBatchSize,
+      }
+    : { kind: 'embedded', dir: join(config.dataDir, 'vectors') };
+}
+
+/** The encoder, created on first call (it loads two ONNX models) and shared afterwards. */
+export function lazyEncoder(
+  config: Config,
+  logger: Logger,
+  overrides: Partial<EncoderOptions> = {},
+): { get(): Promise<Encoder>; close(): Promise<void> } {
+  let encoder: Promise<Encoder> | undefined;
+  return {
+    get() {
+      encoder ??= Encoder.create({
+        device: config.device,
+        threads: config.threads ?? 0,
+        expressionModel: config.modelManifest,
+        logger: {
+          info: (fields, message) => logger.info(fields, message),
+          warn: (fields, message) => logger.warn(fields, message),
+        },
+        ...overrides,
+      });
+      return encoder;
+    },
+    async close() {
+      const enc = encoder ? await encoder.catch(() => undefined) : undefined;
+      await enc?.close();
+    },
+  };
+}
+
+/** Registers the encoder's expression model in metadata and names its vector collection and alias. */
+export async function registerModel(metadata: MetadataStore, encoder: Encoder): Promise<ModelContext> {
+  const m = encoder.model;
+  const context: ModelContext = {
+    id: m.id,
+    version: m.version,
+    dims: m.embeddingDims ?? 0,
+    labels: m.labels ?? [],
+    vectorCollection: modelCollectionName(m.id, m.version),
+    alias: modelAliasName(m.id),
+  };
+  await metadata.models.register({
+    id: m.id,
+    version: m.version,
+    dims: context.dims,
+    labels: context.labels,
+    fileSha256: m.sha256,
+    manifest: m as unknown as Record<string, unknown>,
+  });
+  return context;
+}
+
 /**
  * Opens what a fever process needs, in the mode the config names (embedded by default:
  * PGlite + on-disk vectors under FEVER_DATA_DIR; Postgres/Qdrant when their URLs are set).
@@ -50,63 +118,24 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
   let vectors: VectorStore;
   try {
-    vectors = await openVectorStore(
-      config.qdrantUrl
-        ? {
-            kind: 'qdrant',
-            url: config.qdrantUrl,
-            apiKey: config.qdrantApiKey,
-            batchSize: config.upsertBatchSize,
-          }
-        : { kind: 'embedded', dir: join(config.dataDir, 'vectors') },
-    );
+    vectors = await openVectorStore(vectorStoreConfig(config));
   } catch (err) {
     await metadata.close();
     throw err;
   }
 
-  let encoder: Promise<Encoder> | undefined;
+  const encoder = lazyEncoder(config, logger, options.encoder);
   let model: Promise<ModelContext> | undefined;
-  const getEncoder = () => {
-    encoder ??= Encoder.create({
-      device: config.device,
-      threads: config.threads ?? 0,
-      expressionModel: config.modelManifest,
-      logger: {
-        info: (fields, message) => logger.info(fields, message),
-        warn: (fields, message) => logger.warn(fields, message),
-      },
-      ...options.encoder,
-    });
-    return encoder;
-  };
-
   return {
     config,
     mode,
     logger,
     metadata,
     vectors,
-    encoder: getEncoder,
+    encoder: encoder.get,
     model() {
-      model ??= getEncoder().then(async (enc) => {
-        const m = enc.model;
-        const context: ModelContext = {
-          id: m.id,
-          version: m.version,
-          dims: m.embeddingDims ?? 0,
-          labels: m.labels ?? [],
-          vectorCollection: modelCollectionName(m.id, m.version),
-          alias: modelAliasName(m.id),
-        };
-        await metadata.models.register({
-          id: m.id,
-          version: m.version,
-          dims: context.dims,
-          labels: context.labels,
-          fileSha256: m.sha256,
-          manifest: m as unknown as Record<string, unknown>,
-        });
+      model ??= encoder.get().then(async (enc) => {
+        const context = await registerModel(metadata, enc);
         await vectors.ensureCollection({
           name: context.vectorCollection,
           dims: context.dims,
@@ -121,8 +150,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       return model;
     },
     async close() {
-      const enc = encoder ? await encoder.catch(() => undefined) : undefined;
-      await Promise.allSettled([enc?.close(), vectors.close(), metadata.close()]);
+      await Promise.allSettled([encoder.close(), vectors.close(), metadata.close()]);
     },
   };
 }

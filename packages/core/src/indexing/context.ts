@@ -1,11 +1,10 @@
-import { join } from 'node:path';
-import { Encoder, type EncoderOptions } from '@fever/encoder';
+import type { Encoder, EncoderOptions } from '@fever/encoder';
 import { TransientError } from '@fever/errors';
 import { type MetadataStore, metadataOptionsFromConfig, openMetadataStore } from '@fever/metadata';
 import { type Config, redactConfig, runtimeMode } from '@fever/schema';
-import { modelAliasName, modelCollectionName, openVectorStore, type VectorStore } from '@fever/vectors';
+import { openVectorStore, type VectorStore } from '@fever/vectors';
 import { createLogger, type Logger } from '../logger.ts';
-import type { ModelContext } from '../runtime.ts';
+import { lazyEncoder, type ModelContext, registerModel, vectorStoreConfig } from '../runtime.ts';
 
 /**
  * What the indexing stages need. A core `Runtime` is one (the API passes its runtime); the CLI
@@ -55,17 +54,7 @@ export async function openIndexContext(
   );
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
   let vectors: VectorStore | undefined;
-  const openVectors = () =>
-    openVectorStore(
-      config.qdrantUrl
-        ? {
-            kind: 'qdrant',
-            url: config.qdrantUrl,
-            apiKey: config.qdrantApiKey,
-            batchSize: config.upsertBatchSize,
-          }
-        : { kind: 'embedded', dir: join(config.dataDir, 'vectors') },
-    );
+  const openVectors = () => openVectorStore(vectorStoreConfig(config));
   const want = options.vectors ?? 'open';
   try {
     if (want === 'open') vectors = await openVectors();
@@ -75,21 +64,8 @@ export async function openIndexContext(
     throw err;
   }
 
-  let encoder: Promise<Encoder> | undefined;
+  const encoder = lazyEncoder(config, logger, options.encoder);
   let model: Promise<ModelContext> | undefined;
-  const getEncoder = () => {
-    encoder ??= Encoder.create({
-      device: config.device,
-      threads: config.threads ?? 0,
-      expressionModel: config.modelManifest,
-      logger: {
-        info: (fields, message) => logger.info(fields, message),
-        warn: (fields, message) => logger.warn(fields, message),
-      },
-      ...options.encoder,
-    });
-    return encoder;
-  };
   let closed = false;
 
   return {
@@ -99,28 +75,9 @@ export async function openIndexContext(
     get vectors() {
       return vectors;
     },
-    encoder: getEncoder,
+    encoder: encoder.get,
     model() {
-      model ??= getEncoder().then(async (enc) => {
-        const m = enc.model;
-        const context: ModelContext = {
-          id: m.id,
-          version: m.version,
-          dims: m.embeddingDims ?? 0,
-          labels: m.labels ?? [],
-          vectorCollection: modelCollectionName(m.id, m.version),
-          alias: modelAliasName(m.id),
-        };
-        await metadata.models.register({
-          id: m.id,
-          version: m.version,
-          dims: context.dims,
-          labels: context.labels,
-          fileSha256: m.sha256,
-          manifest: m as unknown as Record<string, unknown>,
-        });
-        return context;
-      });
+      model ??= encoder.get().then((enc) => registerModel(metadata, enc));
       return model;
     },
     async acquireVectors() {
@@ -131,8 +88,7 @@ export async function openIndexContext(
     },
     async close() {
       closed = true;
-      const enc = encoder ? await encoder.catch(() => undefined) : undefined;
-      await Promise.allSettled([enc?.close(), vectors?.close(), metadata.close()]);
+      await Promise.allSettled([encoder.close(), vectors?.close(), metadata.close()]);
     },
   };
 }

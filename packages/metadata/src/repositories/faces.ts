@@ -49,7 +49,7 @@ export class FacesRepository {
     const bad = rows.find((face) => !isUuid(face.id));
     if (bad !== undefined) throw new InputError('INVALID_FACE_ID', `face id is not a UUID: '${bad.id}'`);
     // One row per id (the last wins): ON CONFLICT DO UPDATE refuses to touch a row twice in one statement.
-    const values = [...new Map(rows.map((face) => [face.id.toLowerCase(), toRow(face)])).values()];
+    const values = [...new Map(rows.map((face) => [face.id.toLowerCase(), toFaceRow(face)])).values()];
     try {
       return await this.db.transaction(async (tx) => {
         let written = 0;
@@ -142,7 +142,8 @@ function modelConditions(filter: FaceModelFilter): (SQL | undefined)[] {
   ];
 }
 
-const EXCLUDED_FACE_COLUMNS = Object.fromEntries(
+/** ON CONFLICT DO UPDATE's SET: every column but the id, from the proposed row. */
+export const EXCLUDED_FACE_COLUMNS = Object.fromEntries(
   (
     [
       'imageId',
@@ -161,7 +162,7 @@ const EXCLUDED_FACE_COLUMNS = Object.fromEntries(
   ).map((key) => [key, sql.raw(`excluded.${faces[key].name}`)]),
 );
 
-function toRow(face: NewFace): NewFaceRow {
+export function toFaceRow(face: NewFace): NewFaceRow {
   return {
     id: face.id,
     imageId: face.imageId,

@@ -37,7 +37,7 @@ import {
 } from 'drizzle-orm';
 import { chunks } from '../chunks.ts';
 import type { Db } from '../db.ts';
-import type { NewFace } from './faces.ts';
+import { EXCLUDED_FACE_COLUMNS, type NewFace, toFaceRow } from './faces.ts';
 import type { IndexRun } from './index-runs.ts';
 
 export type IndexRunEntry = IndexRunEntryRow;
@@ -266,21 +266,7 @@ export class IndexingRepository {
       const faceRows = [...indexed.values()]
         .flatMap((e) => e.faces)
         .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map((f) => ({
-          id: f.id,
-          imageId: f.imageId,
-          collectionId: f.collectionId,
-          faceIndex: f.faceIndex,
-          boxX: f.box.x,
-          boxY: f.box.y,
-          boxWidth: f.box.width,
-          boxHeight: f.box.height,
-          detectionScore: f.detectionScore,
-          probs: f.probs,
-          label: f.label,
-          modelId: f.modelId,
-          modelVersion: f.modelVersion,
-        }));
+        .map(toFaceRow);
       for (const chunk of chunks(faceRows, CHUNK)) {
         await tx
           .insert(faces)
@@ -520,22 +506,3 @@ function resultRows<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
-
-const EXCLUDED_FACE_COLUMNS = Object.fromEntries(
-  (
-    [
-      'imageId',
-      'collectionId',
-      'faceIndex',
-      'boxX',
-      'boxY',
-      'boxWidth',
-      'boxHeight',
-      'detectionScore',
-      'probs',
-      'label',
-      'modelId',
-      'modelVersion',
-    ] as const
-  ).map((key) => [key, sql.raw(`excluded.${faces[key].name}`)]),
-);

@@ -1,17 +1,8 @@
-/**
- * `npm run bench -- encoder`: throughput of the ONNX encoder against face-api's tfjs-wasm
- * reference on the same decoded photos, in the same run.
- *
- * - pipeline: detect + embed whole photos; batch = photos per Encoder.encode() call.
- * - expression: the expression network alone on the detected face crops; batch = faces per run.
- * The reference has no batching (face-api runs one image at a time) and is single-threaded wasm.
- */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
 import { FaceApiReference } from '@fever/encoder/reference';
 import { samplePhotos } from '@fever/encoder/testing';
-import { RssSampler, resultsPath, table } from './report.ts';
+import { RssSampler, table, writeResults } from './report.ts';
 
 const quiet = { info() {}, warn() {} };
 const BATCHES = [1, 8, 32];
@@ -127,25 +118,16 @@ export default async function encoderBench(args: string[]) {
   console.log(
     'vs ref = faces/s over the tfjs-wasm reference (single-threaded) on the same images in this run',
   );
-  const out = resultsPath('encoder');
-  await mkdir(out.dir, { recursive: true });
-  await writeFile(
-    out.file,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu: cpus()[0]?.model,
-        cores: cpus().length,
-        rounds,
-        threads,
-        peakRssMb,
-        rows,
-      },
-      null,
-      2,
-    ),
-  );
-  console.log(`wrote ${out.file}`);
+  const file = await writeResults('encoder', {
+    date: new Date().toISOString(),
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    rounds,
+    threads,
+    peakRssMb,
+    rows,
+  });
+  console.log(`wrote ${file}`);
 }
 
 /** A face crop as its own image, for the expression-only runs. */

@@ -17,7 +17,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ import { samplePhotos, sharedData } from '@fever/encoder/testing';
 import { makeDistinctPhotos } from '@fever/indexer/testing';
 import { openMetadataStore } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres } from '@fever/metadata/testing';
-import { resultsPath, table } from './report.ts';
+import { table, writeResults } from './report.ts';
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/fever.js', import.meta.url));
 const quiet = { info() {}, warn() {} };
@@ -306,25 +306,16 @@ export default async function indexBench(args: string[]) {
       `${cpus().length} cores (${cpus()[0]?.model}); load average at the end ${load}; batch ${batch}, concurrency ${concurrency}; ` +
         'efficiency = photos/s ÷ encoder-only photos/s in this run',
     );
-    const out = resultsPath('index');
-    await mkdir(out.dir, { recursive: true });
-    await writeFile(
-      out.file,
-      JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          cpu: cpus()[0]?.model,
-          cores: cpus().length,
-          load,
-          batch,
-          concurrency,
-          rows: printable,
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`wrote ${out.file}`);
+    const file = await writeResults('index', {
+      date: new Date().toISOString(),
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      load,
+      batch,
+      concurrency,
+      rows: printable,
+    });
+    console.log(`wrote ${file}`);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -13,14 +13,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Dtype, EmbeddedVectorStore, type Point } from '@fever/vectors';
 import { randomUnitVectors, testId } from '@fever/vectors/testing';
 import { Index, MetricKind, ScalarKind } from 'usearch';
-import { resultsPath, table } from './report.ts';
+import { table, writeResults } from './report.ts';
 
 const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const CONNECTIVITY = 32;
@@ -69,23 +68,14 @@ export default async function memoryBench(args: string[]): Promise<void> {
       })),
     ),
   );
-  const { dir, file } = resultsPath('memory');
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    file,
-    `${JSON.stringify(
-      {
-        bench: 'memory',
-        machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
-        date: new Date().toISOString(),
-        args,
-        hnsw: { connectivity: CONNECTIVITY, expansionAdd: EXPANSION_ADD },
-        rows,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const file = await writeResults('memory', {
+    bench: 'memory',
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    date: new Date().toISOString(),
+    args,
+    hnsw: { connectivity: CONNECTIVITY, expansionAdd: EXPANSION_ADD },
+    rows,
+  });
   console.error(`wrote ${file}`);
 }
 

@@ -7,13 +7,12 @@
  * Rows land in bench/results/metadata-size.json.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { type NewFace, openMetadataStore } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres } from '@fever/metadata/testing';
 import { facePointId } from '@fever/schema';
 import postgres from 'postgres';
-import { resultsPath, table } from './report.ts';
+import { table, writeResults } from './report.ts';
 
 const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const MODEL = { id: 'face-api-expression', version: '1.7.15+fever.1' };
@@ -111,23 +110,14 @@ export default async function metadataSize(args: string[]): Promise<void> {
         })),
       ),
     );
-    const { dir, file } = resultsPath('metadata-size');
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      file,
-      `${JSON.stringify(
-        {
-          bench: 'metadata-size',
-          machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
-          date: new Date().toISOString(),
-          args,
-          seconds: (performance.now() - started) / 1000,
-          rows,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const file = await writeResults('metadata-size', {
+      bench: 'metadata-size',
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+      date: new Date().toISOString(),
+      args,
+      seconds: (performance.now() - started) / 1000,
+      rows,
+    });
     console.error(`wrote ${file}`);
   } finally {
     await database.drop();

@@ -30,7 +30,7 @@ import { EmbeddedVectorStore, type Point } from '@fever/vectors';
 import { prng, randomUnitVectors } from '@fever/vectors/testing';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { resultsPath, table } from './report.ts';
+import { table, writeResults } from './report.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'apps/cli/src/main.ts');
@@ -135,12 +135,17 @@ export default async function queryBench(args: string[]): Promise<void> {
     '\nthe ANN search alone at other beam widths (same store, same by-id queries; recall@10 vs exact):',
   );
   console.log(table(efSweep as unknown as Record<string, string | number>[]));
-  const { dir, file } = resultsPath('query');
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    file,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, faces, k: K, duration, photo: { bytes: photo.length, ...PHOTO }, rows, breakdown, efSweep }, null, 2)}\n`,
-  );
+  const file = await writeResults('query', {
+    date: new Date().toISOString(),
+    machine,
+    faces,
+    k: K,
+    duration,
+    photo: { bytes: photo.length, ...PHOTO },
+    rows,
+    breakdown,
+    efSweep,
+  });
   console.log(`\nwritten: ${file}`);
 }
 

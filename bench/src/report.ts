@@ -1,3 +1,4 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,4 +32,12 @@ export class RssSampler {
 export function resultsPath(name: string): { dir: string; file: string } {
   const dir = fileURLToPath(new URL('../results/', import.meta.url));
   return { dir, file: join(dir, `${name}.json`) };
+}
+
+/** Writes a benchmark's results as bench/results/<name>.json and returns the file's path. */
+export async function writeResults(name: string, data: unknown): Promise<string> {
+  const { dir, file } = resultsPath(name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+  return file;
 }

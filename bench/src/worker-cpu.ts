@@ -1,21 +1,8 @@
-/**
- * `npm run bench -- worker-cpu [--rounds=5] [--threads=1]`
- *
- * Where an indexer worker's CPU time goes, for the workers-per-GPU arithmetic in
- * docs/SCALING.md. On the face-api sample photos, in one run and one process:
- * - decode: file → RGB pixels (sharp), what a worker does on the CPU whatever the device;
- * - detect: the face detector on decoded images (its preprocessing included);
- * - crop + embed: crop, resize and the expression network on the detected faces.
- * On a GPU the two networks move off the CPU and decode (plus preprocessing) is what is left,
- * so decode photos/s per core bounds what one worker process can feed its GPU.
- * Rows land in bench/results/worker-cpu.json.
- */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { decodeImage, Encoder } from '@fever/encoder';
 import { samplePhotos } from '@fever/encoder/testing';
 import sharp from 'sharp';
-import { resultsPath, table } from './report.ts';
+import { table, writeResults } from './report.ts';
 
 function arg(args: string[], name: string, fallback: string): string {
   return args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -82,25 +69,16 @@ export default async function workerCpu(args: string[]): Promise<void> {
       ),
     );
     console.log(`${n} photos, ${faces} faces (${(faces / n).toFixed(2)} per photo), ${threads} thread(s)`);
-    const { dir, file } = resultsPath('worker-cpu');
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      file,
-      `${JSON.stringify(
-        {
-          bench: 'worker-cpu',
-          machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
-          date: new Date().toISOString(),
-          args,
-          threads,
-          photos: n,
-          facesPerPhoto: faces / n,
-          rows,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const file = await writeResults('worker-cpu', {
+      bench: 'worker-cpu',
+      machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+      date: new Date().toISOString(),
+      args,
+      threads,
+      photos: n,
+      facesPerPhoto: faces / n,
+      rows,
+    });
     console.error(`wrote ${file}`);
   } finally {
     await encoder.close();

@@ -40,6 +40,7 @@ interface Service {
   };
   profiles?: string[];
   ports?: unknown[];
+  expose?: (string | number)[];
   init?: boolean;
   stop_grace_period?: string;
 }
@@ -149,6 +150,18 @@ if (!hasDockerCompose()) {
       expect(services['query-api']!.environment?.FEVER_HOST).toBe('0.0.0.0');
       expect(services.indexer!.deploy?.replicas).toBe(2);
       expect(resolved([], { FEVER_CPU_WORKERS: '5' }).services.indexer!.deploy?.replicas).toBe(5);
+    });
+
+    it('gives every worker a Prometheus endpoint the compose network can scrape', () => {
+      const { services } = resolved(['--profile', 'gpu']);
+      for (const name of ['indexer', 'indexer-gpu']) {
+        const s = services[name]!;
+        expect(s.environment, name).toMatchObject({
+          FEVER_HOST: '0.0.0.0',
+          FEVER_WORKER_METRICS_PORT: '9464',
+        });
+        expect((s.expose ?? []).map(String), name).toContain('9464');
+      }
     });
 
     it('has a gpu profile whose workers reserve an NVIDIA GPU and insist on CUDA', () => {

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- ann [--sizes=100000,1000000] [--dtypes=f32] [--queries=300] [--dims=256]
- *                      [--connectivity=32] [--expansion-add=128] [--ef=768[,128,…]] [--data=random|clustered]`
+ *                      [--connectivity=32] [--expansion-add=128] [--ef=768[,128,…]]
+ *                      [--data=random|clustered|fer2013]`
  *
  * The embedded vector store (usearch HNSW behind EmbeddedVectorStore, default settings) against
  * exact brute-force search over the same random unit vectors, in the same run:
@@ -11,7 +12,10 @@
  * - exact: the store's own exhaustive scan ({exact: true}) and usearch's native SIMD exact search;
  * - memory: RSS growth over the build (the bench's own copy of the data excluded) and on disk.
  * Random vectors on the sphere (--data=random, the default) are the hardest case for HNSW: no
- * structure, every point nearly equidistant. --data=clustered adds structure like real embeddings. Each size/dtype runs in a child process so RSS figures do not leak into each other.
+ * structure, every point nearly equidistant. --data=clustered adds structure like real embeddings;
+ * --data=fer2013 is real ones: the bundled model's embeddings of the FER2013 training crops
+ * (28 709; the last --queries of them, shuffled, are the held-out queries, so --sizes is at most
+ * 28 709 − queries). Each size/dtype runs in a child process so RSS figures do not leak into each other.
  * Rows land in bench/results/ann.json, replacing earlier rows of the same data, size and dtype.
  */
 import { spawn } from 'node:child_process';
@@ -21,16 +25,18 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedVectorStore, type PointPayload } from '@fever/vectors';
-import { prng, randomUnitVectors, testId } from '@fever/vectors/testing';
+import { clusteredUnitVectors, randomUnitVectors, testId } from '@fever/vectors/testing';
 import { type BatchMatches, exactSearch, MetricKind } from 'usearch';
+import { fer2013Embeddings } from './data/fer2013.ts';
 import { resultsPath, table } from './report.ts';
 
 type Dtype = 'f32' | 'f16' | 'i8';
+type Dataset = 'random' | 'clustered' | 'fer2013';
 const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const K = 10;
 
 interface Row {
-  data: 'random' | 'clustered';
+  data: Dataset;
   size: number;
   dtype: Dtype;
   /** HNSW build settings: M (connectivity), efConstruction (expansionAdd); ef is in `method`. */
@@ -56,6 +62,8 @@ export default async function annBench(args: string[]): Promise<void> {
 
   const sizes = arg(args, 'sizes', '100000,1000000').split(',').map(Number);
   const dtypes = arg(args, 'dtypes', 'f32').split(',') as Dtype[];
+  // Embeds the crops once, here, so the children only read the cache.
+  if (arg(args, 'data', 'random') === 'fer2013') await fer2013Embeddings();
   const rows: Row[] = [];
   for (const size of sizes) {
     for (const dtype of dtypes) {
@@ -155,11 +163,8 @@ async function runOne(args: string[], spec: string): Promise<void> {
   const hnsw = `M${connectivity} efC${expansionAdd}`;
   const log = (msg: string) => console.error(`  [${size}/${dtype}] ${msg}`);
 
-  const dataset = arg(args, 'data', 'random');
-  const [data, queries] =
-    dataset === 'clustered'
-      ? [clusteredUnitVectors(size, dims, 42), clusteredUnitVectors(queryCount, dims, 4242)]
-      : [randomUnitVectors(size, dims, 42), randomUnitVectors(queryCount, dims, 4242)];
+  const dataset = arg(args, 'data', 'random') as Dataset;
+  const [data, queries] = await vectorsFor(dataset, size, queryCount, dims);
   const labelOf = (i: number) => LABELS[i % LABELS.length]!;
   const query = (q: number) => queries.subarray(q * dims, (q + 1) * dims);
 
@@ -287,7 +292,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
     await store.close();
 
     const row = (method: string, m: Measured, built: boolean): Row => ({
-      data: dataset === 'clustered' ? 'clustered' : 'random',
+      data: dataset,
       size,
       dtype,
       hnsw,
@@ -315,27 +320,29 @@ async function runOne(args: string[], spec: string): Promise<void> {
   }
 }
 
-/**
- * Points around 1 000 shared centres (cosine ≈ 0.7 to the centre, ≈ 0.5 between members): structure like
- * real embeddings have (faces of one person or expression sit together), unlike uniform noise.
- */
-function clusteredUnitVectors(count: number, dims: number, seed: number): Float32Array {
-  const centres = randomUnitVectors(1_000, dims, 7);
-  const noise = randomUnitVectors(count, dims, seed);
-  const pick = prng(seed + 1);
-  const out = new Float32Array(count * dims);
-  for (let i = 0; i < count; i++) {
-    const c = Math.floor(pick() * 1_000) * dims;
-    let sq = 0;
-    for (let j = 0; j < dims; j++) {
-      const x = centres[c + j]! + noise[i * dims + j]!;
-      out[i * dims + j] = x;
-      sq += x * x;
-    }
-    const n = Math.sqrt(sq);
-    for (let j = 0; j < dims; j++) out[i * dims + j]! /= n;
+/** The indexed vectors and the queries (not among them) of one data set. */
+async function vectorsFor(
+  dataset: Dataset,
+  size: number,
+  queryCount: number,
+  dims: number,
+): Promise<[Float32Array, Float32Array]> {
+  if (dataset === 'clustered') {
+    return [clusteredUnitVectors(size, dims, 42), clusteredUnitVectors(queryCount, dims, 4242)];
   }
-  return out;
+  if (dataset === 'random')
+    return [randomUnitVectors(size, dims, 42), randomUnitVectors(queryCount, dims, 4242)];
+  if (dataset !== 'fer2013') throw new Error(`--data must be random, clustered or fer2013, got ${dataset}`);
+  const real = await fer2013Embeddings();
+  if (real.dims !== dims) throw new Error(`the FER2013 embeddings have ${real.dims} dims, not ${dims}`);
+  if (size + queryCount > real.count) {
+    throw new Error(`--data=fer2013 holds ${real.count} faces: --sizes + --queries must not exceed it`);
+  }
+  // Copies: usearch's exactSearch ignores a view's byte offset.
+  return [
+    real.vectors.slice(0, size * dims),
+    real.vectors.slice((real.count - queryCount) * dims, real.count * dims),
+  ];
 }
 
 function du(path: string): number {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- query [--faces=100000] [--duration=10] [--concurrency=1,8,32] [--ef=…] [--rebuild]`
+ * `npm run bench -- query [--faces=100000] [--data=clustered|random] [--duration=10]
+ *                         [--warmup=20] [--concurrency=1,8,32] [--ef=…] [--rebuild]`
  *
  * The query API under load: search by indexed face id (GET /faces/{id}/similar?k=10) and by an
  * uploaded ~1 MP photo (POST /search?k=10), at each concurrency, against `fever serve` in a child
@@ -7,12 +8,20 @@
  * in-process on SearchService (no HTTP) in the same run, so the difference is the HTTP overhead
  * (parsing, JSON, the socket, and autocannon sharing the machine with the server).
  *
- * Data: `--faces` synthetic faces (random unit vectors, 256-d, the hardest case for HNSW; 50 per
- * image, random labels and detection scores) plus the real faces of face-api's sample photos,
- * in the embedded mode (PGlite + usearch) under .fever/bench-query-<faces>/, built once and
- * reused (`--rebuild` builds it again). Then a breakdown of one query's time by stage (wall and
- * CPU time), and the vector search alone at other HNSW beam widths (`--ef=768,256,128,64`) with
- * its recall@10 against an exact scan. Results: bench/results/query.json.
+ * The rows measure a server in its steady state: each phase starts with `--warmup` seconds of
+ * by-id queries at concurrency 8 (the same random ids), which fill what a running server has
+ * warm — PGlite's buffer cache (its first read of a page costs ~0.2 ms), SearchService's row
+ * cache, the JIT. Those first seconds after the start are reported on their own.
+ *
+ * Data: `--faces` synthetic faces, 256-d unit vectors, 50 per image, random labels and detection
+ * scores, plus the real faces of face-api's sample photos, in the embedded mode (PGlite +
+ * usearch) under .fever/bench-query-<data>-<faces>/, built once and reused (`--rebuild` builds it
+ * again). `--data=clustered` (default): vectors around 1 000 centres, structure like real face
+ * embeddings have; `--data=random`: uniform on the sphere, the worst case for HNSW. The server
+ * and the in-process runtime use the configured HNSW beam (FEVER_VECTOR_EF_SEARCH, if set in the
+ * environment, else the config default). Then a breakdown of one query's time by stage (wall and
+ * CPU time), and the vector search alone at other beam widths (`--ef=768,256,128,64,32`) with its
+ * recall@10 against an exact scan. Results: bench/results/query.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,7 +36,7 @@ import type { NewFace } from '@fever/metadata';
 import { indexPhotos } from '@fever/query-api/testing';
 import { facePointId, parseConfig } from '@fever/schema';
 import { EmbeddedVectorStore, type Point } from '@fever/vectors';
-import { prng, randomUnitVectors } from '@fever/vectors/testing';
+import { clusteredUnitVectors, prng, randomUnitVectors } from '@fever/vectors/testing';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { table, writeResults } from './report.ts';
@@ -55,20 +64,39 @@ function arg(args: string[], name: string, fallback: string): string {
   return args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 }
 
+type Data = 'clustered' | 'random';
+
+/** The server's environment and the in-process runtime's config: the same settings for both. */
+function benchEnv(dataDir: string): Record<string, string> {
+  return {
+    FEVER_DATA_DIR: dataDir,
+    FEVER_LOG_LEVEL: 'warn',
+    FEVER_DEVICE: 'cpu',
+    FEVER_VECTOR_EF_SEARCH: process.env.FEVER_VECTOR_EF_SEARCH ?? '',
+  };
+}
+
 function configFor(dataDir: string) {
-  return parseConfig({ FEVER_DATA_DIR: dataDir, FEVER_LOG_LEVEL: 'warn', FEVER_DEVICE: 'cpu' });
+  return parseConfig(benchEnv(dataDir));
 }
 
 export default async function queryBench(args: string[]): Promise<void> {
   const faces = Number(arg(args, 'faces', '100000'));
+  const data = arg(args, 'data', 'clustered') as Data;
+  if (data !== 'clustered' && data !== 'random')
+    throw new Error(`--data must be clustered or random, got ${data}`);
   const duration = Number(arg(args, 'duration', '10'));
+  const warmup = Number(arg(args, 'warmup', '20'));
   const levels = arg(args, 'concurrency', '1,8,32').split(',').map(Number);
-  const dataDir = join(REPO, '.fever', `bench-query-${faces}`);
+  const dataDir = join(REPO, '.fever', `bench-query-${data}-${faces}`);
+  const efSearch = configFor(dataDir).vectorEfSearch;
   const marker = join(dataDir, 'bench-ready.json');
-  if (args.includes('--rebuild') || !existsSync(marker)) await buildDataset(dataDir, faces, marker);
+  if (args.includes('--rebuild') || !existsSync(marker)) await buildDataset(dataDir, faces, data, marker);
   const { ids } = JSON.parse(await readFile(marker, 'utf8')) as { ids: string[] };
   const photo = await onePixelMegaPhoto();
   const rows: Row[] = [];
+  /** The by-id warm-up of each phase: the first seconds after a start, caches cold. */
+  const coldStart: Row[] = [];
   let breakdown: Record<string, number> = {};
 
   // 1. Over HTTP: `fever serve` in its own process, autocannon here.
@@ -76,8 +104,13 @@ export default async function queryBench(args: string[]): Promise<void> {
   try {
     const pick = prng(7);
     const idPath = () => `/faces/${ids[Math.floor(pick() * ids.length)]}/similar?k=${K}`;
-    for (let i = 0; i < 20; i++) await fetch(`${server.url}${idPath()}`); // warm-up
-    for (let i = 0; i < 3; i++) await postPhoto(server.url, photo);
+    for (let i = 0; i < 3; i++) await postPhoto(server.url, photo); // loads the encoder
+    coldStart.push(
+      await cannon('by-id', server.url, 8, warmup, {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, path: idPath() }),
+      }),
+    );
     for (const connections of levels) {
       rows.push(
         await cannon('by-id', server.url, connections, duration, {
@@ -107,26 +140,29 @@ export default async function queryBench(args: string[]): Promise<void> {
     const pick = prng(7);
     const byId = () => search.similarTo(ids[Math.floor(pick() * ids.length)]!, { k: K });
     const byUpload = () => search.byImage(photo, { k: K });
-    for (let i = 0; i < 20; i++) await byId();
     for (let i = 0; i < 3; i++) await byUpload();
+    coldStart.push(await inProcess('by-id', 8, warmup, byId));
     for (const c of levels) rows.push(await inProcess('by-id', c, duration, byId));
     for (const c of levels) rows.push(await inProcess('by-upload', c, duration, byUpload));
     breakdown = await stages(runtime, search, ids, photo);
   } finally {
     await runtime.close();
   }
-  const efSweep = await sweepEf(dataDir, ids, arg(args, 'ef', '768,256,128,64').split(',').map(Number));
+  const efSweep = await sweepEf(dataDir, ids, arg(args, 'ef', '768,256,128,64,32').split(',').map(Number));
 
   rows.sort(
     (a, b) => a.query.localeCompare(b.query) || a.concurrency - b.concurrency || a.path.localeCompare(b.path),
   );
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(
-    `\nquery API, ${faces.toLocaleString('en')} synthetic faces + the sample photos' faces, k=${K}, ${duration} s per row`,
+    `\nquery API, ${faces.toLocaleString('en')} synthetic faces (${data} vectors) + the sample photos' faces, ` +
+      `HNSW ef ${efSearch}, k=${K}, ${duration} s per row`,
   );
   console.log(`machine: ${machine}`);
   console.log(`by-upload photo: ${photo.length} bytes JPEG, ${PHOTO.width}×${PHOTO.height}\n`);
   console.log(table(rows as unknown as Record<string, string | number>[]));
+  console.log(`\nthe first ${warmup} s after a start (the warm-up of each phase above; caches cold):`);
+  console.log(table(coldStart as unknown as Record<string, string | number>[]));
   console.log(
     '\nwhere the time goes, in-process, one query at a time (mean ms of wall time; CPU ms: all threads):',
   );
@@ -139,10 +175,14 @@ export default async function queryBench(args: string[]): Promise<void> {
     date: new Date().toISOString(),
     machine,
     faces,
+    data,
+    efSearch,
     k: K,
     duration,
+    warmup,
     photo: { bytes: photo.length, ...PHOTO },
     rows,
+    coldStart,
     breakdown,
     efSweep,
   });
@@ -160,7 +200,7 @@ async function onePixelMegaPhoto(): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(out);
 }
 
-async function buildDataset(dataDir: string, count: number, marker: string): Promise<void> {
+async function buildDataset(dataDir: string, count: number, data: Data, marker: string): Promise<void> {
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
   const t0 = performance.now();
@@ -177,7 +217,9 @@ async function buildDataset(dataDir: string, count: number, marker: string): Pro
     const CHUNK = 10_000;
     let rows: NewFace[] = [];
     let points: Point[] = [];
-    let vectorsLeft = randomUnitVectors(Math.min(CHUNK, count), model.dims, 1);
+    // Clustered chunks share their centres (they depend only on dims), so the set is one population.
+    const unitVectors = data === 'clustered' ? clusteredUnitVectors : randomUnitVectors;
+    let vectorsLeft = unitVectors(Math.min(CHUNK, count), model.dims, 1);
     let vectorBase = 0;
     const flush = async () => {
       await metadata.faces.insertMany(rows);
@@ -198,7 +240,7 @@ async function buildDataset(dataDir: string, count: number, marker: string): Pro
       for (let j = 0; j < n; j++, made++) {
         if (made - vectorBase >= CHUNK) {
           vectorBase = made;
-          vectorsLeft = randomUnitVectors(Math.min(CHUNK, count - made), model.dims, 1 + made);
+          vectorsLeft = unitVectors(Math.min(CHUNK, count - made), model.dims, 1 + made);
         }
         const off = (made - vectorBase) * model.dims;
         const id = facePointId({
@@ -240,7 +282,7 @@ async function buildDataset(dataDir: string, count: number, marker: string): Pro
       if (i % 200 === 0) process.stderr.write(`\rbuilding: ${made.toLocaleString('en')} faces`);
     }
     await flush();
-    await writeFile(marker, JSON.stringify({ faces: count, ids }));
+    await writeFile(marker, JSON.stringify({ faces: count, data, ids }));
     process.stderr.write(
       `\rbuilt ${count.toLocaleString('en')} faces in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
     );
@@ -252,13 +294,7 @@ async function buildDataset(dataDir: string, count: number, marker: string): Pro
 async function startServer(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--port', '0'], {
     cwd: REPO,
-    env: {
-      ...process.env,
-      FEVER_DATA_DIR: dataDir,
-      FEVER_LOG_LEVEL: 'warn',
-      FEVER_DEVICE: 'cpu',
-      FEVER_HOST: '127.0.0.1',
-    },
+    env: { ...process.env, ...benchEnv(dataDir), FEVER_HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

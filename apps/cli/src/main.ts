@@ -9,6 +9,7 @@ import { registerMigrate } from './commands/migrate.ts';
 import { registerRuns } from './commands/runs.ts';
 import { registerSearch } from './commands/search.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerTrain } from './commands/train.ts';
 import { registerWorker } from './commands/worker.ts';
 
 const program = new Command('fever')
@@ -29,6 +30,7 @@ registerIndex(program, getConfig);
 registerSearch(program, getConfig);
 registerServe(program, getConfig);
 registerRuns(program, getConfig);
+registerTrain(program, getConfig);
 registerWorker(program, getConfig);
 registerMigrate(program, getConfig);
 registerDoctor(program);

@@ -65,7 +65,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp 
   const ctx: ApiContext = {
     runtime,
     search: new SearchService(runtime),
-    metrics: new ApiMetrics(),
+    metrics: new ApiMetrics({ indexing: runtime.metrics }),
     images: new DerivedImageCache(options.cacheDir ?? join(config.dataDir, 'cache')),
     options: {
       apiToken: 'apiToken' in options ? options.apiToken : config.apiToken,
@@ -122,18 +122,20 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp 
       }),
     );
   }
-  app.use(
-    bodyLimit({
-      maxSize: ctx.options.maxUploadBytes,
-      onError: () => {
-        throw new FeverError(
-          'PAYLOAD_TOO_LARGE',
-          `the body is over the upload limit of ${ctx.options.maxUploadBytes} bytes (FEVER_MAX_UPLOAD_BYTES)`,
-          { status: 413 },
-        );
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: ctx.options.maxUploadBytes,
+    onError: () => {
+      throw new FeverError(
+        'PAYLOAD_TOO_LARGE',
+        `the body is over the upload limit of ${ctx.options.maxUploadBytes} bytes (FEVER_MAX_UPLOAD_BYTES)`,
+        { status: 413 },
+      );
+    },
+  });
+  // No GET or HEAD route reads a body. Skipping them matters: the limit's check of `req.body`
+  // makes @hono/node-server build a full fetch Request (and AbortController) for every request,
+  // ~0.1 ms each, a tenth of a by-id search.
+  app.use((c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
   if (ctx.options.apiToken) app.use(bearerAuth(ctx.options.apiToken, (path) => PUBLIC_PATHS.has(path)));
 
   const routers: Router[] = [

@@ -1,3 +1,4 @@
+import { isTransient } from '@fever/core';
 import { FeverError, InputError } from '@fever/errors';
 import type { ErrorResponse } from '@fever/schema';
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
@@ -48,7 +49,8 @@ export function parseWith<S extends z.ZodType>(
 
 /**
  * The one error mapping: FeverError → its status and code; ZodError → 400; Hono's
- * HTTPException → its status; anything else → 500 with the request id (details only in the log).
+ * HTTPException → its status; a dependency that went away (lost connection, server shutting
+ * down) → 503 with Retry-After; anything else → 500 with the request id (details only in the log).
  */
 export const onError: ErrorHandler<AppEnv> = (err, c) => {
   const log = c.get('log');
@@ -63,6 +65,13 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
   } else if (err instanceof HTTPException) {
     status = err.status;
     body = errorBody(HTTP_CODES[status] ?? `HTTP_${status}`, err.message || 'request refused');
+  } else if (isTransient(err)) {
+    // The database, vector store or queue is down or restarting: a retry will work, so say so.
+    status = 503;
+    body = errorBody(
+      'DEPENDENCY_UNAVAILABLE',
+      `a service fever depends on is unavailable; retry shortly (request id ${c.get('requestId')})`,
+    );
   } else {
     status = 500;
     body = errorBody(
@@ -74,6 +83,7 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
   else log?.debug({ code: body.error.code, message: body.error.message }, 'request refused');
   const headers: Record<string, string> = {};
   if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="fever"';
+  if (status === 503) headers['Retry-After'] = '5';
   return c.json(body, status as ContentfulStatusCode, headers);
 };
 

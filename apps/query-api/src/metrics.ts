@@ -1,6 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+import { collectProcessMetrics, type IndexMetrics, LATENCY_BUCKETS } from '@fever/core';
+import { Counter, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one app (its own registry, so several apps in one process never clash). */
 export class ApiMetrics {
@@ -50,9 +49,10 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics !== false)
-      collectDefaultMetrics({ register: this.registry, prefix: 'fever_' });
+  /** `indexing`: the runtime's indexing metrics (runs started through the API, the write stage it serves). */
+  constructor(options: { defaultMetrics?: boolean; indexing?: IndexMetrics } = {}) {
+    if (options.defaultMetrics !== false) collectProcessMetrics(this.registry);
+    options.indexing?.register(this.registry);
   }
 
   /** Times `fn` as a search of `kind`, counting its outcome. */

@@ -1,6 +1,14 @@
 export { createCollection, type DeletedCollection, deleteCollection } from './collections.ts';
 export * from './indexing/index.ts';
 export { createLogger, type Logger } from './logger.ts';
+export {
+  BATCH_BUCKETS,
+  collectProcessMetrics,
+  createMetricsRegistry,
+  LATENCY_BUCKETS,
+  type MetricsServer,
+  serveMetrics,
+} from './metrics.ts';
 export { type ModelContext, openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 export {
   type ImageSearchResult,

@@ -9,6 +9,7 @@ import {
   type VectorStore,
   type VectorStoreConfig,
 } from '@fever/vectors';
+import { IndexMetrics } from './indexing/metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 /** The model every stored vector of this process is tagged with, and where its vectors live. */
@@ -33,6 +34,8 @@ export interface Runtime {
   encoder(): Promise<Encoder>;
   /** The expression model in use, registered in metadata, its vector collection ensured. */
   model(): Promise<ModelContext>;
+  /** Indexing metrics of the runs this process works on (the API adds them to its /metrics). */
+  readonly metrics: IndexMetrics;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Encoder settings beyond the config (CLI flags). */
   encoder?: Partial<EncoderOptions>;
+  /** Default: new metrics, in no registry until an app registers them. */
+  metrics?: IndexMetrics;
 }
 
 /** Qdrant when QDRANT_URL is set, else the embedded store under FEVER_DATA_DIR. */
@@ -50,8 +55,9 @@ export function vectorStoreConfig(config: Config): VectorStoreConfig {
         url: config.qdrantUrl,
         apiKey: config.qdrantApiKey,
         batchSize: config.upsertBatchSize,
+        efSearch: config.vectorEfSearch,
       }
-    : { kind: 'embedded', dir: join(config.dataDir, 'vectors') };
+    : { kind: 'embedded', dir: join(config.dataDir, 'vectors'), efSearch: config.vectorEfSearch };
 }
 
 /** The encoder, created on first call (it loads two ONNX models) and shared afterwards. */
@@ -132,6 +138,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     logger,
     metadata,
     vectors,
+    metrics: options.metrics ?? new IndexMetrics(),
     encoder: encoder.get,
     model() {
       model ??= encoder.get().then(async (enc) => {

@@ -5,6 +5,7 @@ import { InputError, NotFoundError } from '@fever/errors';
 import type { Face, Image } from '@fever/metadata';
 import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter, SearchTimings } from '@fever/schema';
 import type { SearchHit } from '@fever/vectors';
+import { RowCache } from './row-cache.ts';
 import type { ModelContext, Runtime } from './runtime.ts';
 
 export interface SearchParams {
@@ -36,16 +37,22 @@ export interface SearchServiceOptions {
 }
 
 export class SearchService {
-  private readonly faceRows: RowCache<Face>;
-  private readonly imageRows: RowCache<Image>;
+  private readonly faceRows: RowCache<string, Face>;
+  private readonly imageRows: RowCache<number, Image>;
 
   constructor(
     private readonly runtime: Runtime,
     options: SearchServiceOptions = {},
   ) {
     const ttl = options.rowCacheTtlMs ?? 60_000;
-    this.faceRows = new RowCache(options.rowCacheSize ?? 50_000, ttl);
-    this.imageRows = new RowCache(Math.ceil((options.rowCacheSize ?? 50_000) * 0.4), ttl);
+    const size = options.rowCacheSize ?? 50_000;
+    const { faces, images } = runtime.metadata;
+    this.faceRows = new RowCache(size, ttl, async (ids: string[]) =>
+      (await faces.getByIds(ids)).map((f): [string, Face] => [f.id, f]),
+    );
+    this.imageRows = new RowCache(Math.ceil(size * 0.4), ttl, async (ids: number[]) =>
+      (await images.getByIds(ids)).map((i): [number, Image] => [i.id, i]),
+    );
   }
 
   /** Forgets cached rows (after a collection is deleted, say). */
@@ -183,15 +190,10 @@ export class SearchService {
   /** Joins vector hits with their face and image rows, keeping the hit order. */
   async hydrate(hits: SearchHit[]): Promise<FaceResult[]> {
     if (hits.length === 0) return [];
-    const { faces, images } = this.runtime.metadata;
-    const faceRows = await this.faceRows.getMany(
-      hits.map((h) => h.id.toLowerCase()),
-      async (ids) => (await faces.getByIds(ids)).map((f) => [f.id, f]),
-    );
-    const imageRows = await this.imageRows.getMany(
-      [...new Set([...faceRows.values()].map((f) => f.imageId))],
-      async (ids) => (await images.getByIds(ids)).map((i) => [i.id, i]),
-    );
+    const faceRows = await this.faceRows.getMany(hits.map((h) => h.id.toLowerCase()));
+    const imageRows = await this.imageRows.getMany([
+      ...new Set([...faceRows.values()].map((f) => f.imageId)),
+    ]);
     const model = await this.runtime.model();
     const results: FaceResult[] = [];
     for (const hit of hits) {
@@ -235,51 +237,6 @@ export class SearchService {
       if (image) ids.push(...(await metadata.faces.listByImage(image.id)).map((f) => f.id));
     }
     return ids;
-  }
-}
-
-/** A bounded map whose entries expire: the least recently used go first when it is full. */
-class RowCache<V> {
-  private readonly entries = new Map<string | number, { value: V; expires: number }>();
-
-  constructor(
-    private readonly max: number,
-    private readonly ttlMs: number,
-  ) {}
-
-  /** The rows for `keys`, loading the missing ones with `load` (which may leave some out). */
-  async getMany<K extends string | number>(
-    keys: readonly K[],
-    load: (missing: K[]) => Promise<[K, V][]>,
-  ): Promise<Map<K, V>> {
-    const out = new Map<K, V>();
-    const missing: K[] = [];
-    const now = Date.now();
-    for (const key of keys) {
-      const entry = this.ttlMs > 0 ? this.entries.get(key) : undefined;
-      if (entry && entry.expires > now) {
-        this.entries.delete(key);
-        this.entries.set(key, entry);
-        out.set(key, entry.value);
-      } else {
-        missing.push(key);
-      }
-    }
-    if (missing.length > 0) {
-      for (const [key, value] of await load(missing)) {
-        out.set(key, value);
-        if (this.ttlMs > 0) this.entries.set(key, { value, expires: now + this.ttlMs });
-      }
-      for (const key of this.entries.keys()) {
-        if (this.entries.size <= this.max) break;
-        this.entries.delete(key);
-      }
-    }
-    return out;
-  }
-
-  clear(): void {
-    this.entries.clear();
   }
 }
 

@@ -1,3 +1,17 @@
+export { type ConvertedModel, composeHeadModel } from './convert/face-api.ts';
+export {
+  type HeadFile,
+  type LoadedHead,
+  listHeadDirs,
+  readHeadFiles,
+  writeHeadFiles,
+} from './convert/head-files.ts';
+export {
+  type ExpressionHead,
+  HEAD_INPUT_DIMS,
+  type HeadInput,
+  type HeadLayer,
+} from './convert/networks.ts';
 export {
   DEFAULT_MAX_PIXELS,
   type DecodeOptions,
@@ -24,5 +38,6 @@ export {
   sha256Hex,
   validateManifest,
 } from './manifest.ts';
+export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
 export { sha256File } from './sha256.ts';

@@ -1,6 +1,9 @@
-export { EMBEDDING_OUTPUTS, type EmbeddingOutput } from './embed/cache.ts';
+// Building blocks for other packages that embed labelled sets (the head trainer).
+export { EMBEDDING_OUTPUTS, EmbeddingCache, type EmbeddingOutput } from './embed/cache.ts';
 export { DISTANCES, type DistanceName } from './embed/distance.ts';
+export { embedImageFaces, hashImages } from './embed/faces.ts';
 export type { ModelRef } from './embed/model.ts';
+export { ModelHandle } from './embed/model.ts';
 export {
   formatFecCsv,
   type GeneratedTriplet,
@@ -28,6 +31,7 @@ export type {
   MalformedRow,
   TripletType,
 } from './fec/types.ts';
+export { WHOLE_IMAGE } from './fec/types.ts';
 export { type LabelledImage, readLabels } from './labels.ts';
 export type { EvalPhase, EvalProgress, ProgressCallback } from './progress.ts';
 export type {
@@ -38,4 +42,5 @@ export type {
 } from './retrieval/result.ts';
 export { type RetrievalEvalOptions, runRetrievalEval } from './retrieval/run.ts';
 export type { AccuracyStat } from './stats/accuracy.ts';
+export { Random } from './stats/random.ts';
 export { type EvalResult, renderReportHtml, writeReport } from './write-report.ts';

@@ -33,6 +33,7 @@ describe('parseConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       upsertBatchSize: 128,
+      vectorEfSearch: 64,
       corsOrigins: [],
       maxUploadBytes: 16 * 1024 * 1024,
       indexRoots: [],
@@ -52,6 +53,7 @@ describe('parseConfig', () => {
         FEVER_MODEL: 'models/mine.json',
         FEVER_DATA_DIR: '/var/lib/fever',
         FEVER_PORT: '0',
+        FEVER_VECTOR_EF_SEARCH: '256',
       },
       { cwd },
     );
@@ -61,6 +63,7 @@ describe('parseConfig', () => {
       modelManifest: '/srv/fever/models/mine.json',
       dataDir: '/var/lib/fever',
       port: 0,
+      vectorEfSearch: 256,
     });
     expect(runtimeMode(config)).toEqual({ metadata: 'postgres', vectors: 'qdrant', queue: 'bullmq' });
   });
@@ -73,10 +76,16 @@ describe('parseConfig', () => {
   });
 
   it('names every bad variable and what it expects', () => {
-    const err = configError({ FEVER_DEVICE: 'gpu', FEVER_THREADS: 'many', FEVER_PORT: '70000' });
+    const err = configError({
+      FEVER_DEVICE: 'gpu',
+      FEVER_THREADS: 'many',
+      FEVER_PORT: '70000',
+      FEVER_VECTOR_EF_SEARCH: '0',
+    });
     expect(err.message).toContain("FEVER_DEVICE must be one of auto|cpu|cuda (got 'gpu')");
     expect(err.message).toContain("FEVER_THREADS must be a whole number (got 'many')");
     expect(err.message).toContain("FEVER_PORT must be at most 65535 (got '70000')");
+    expect(err.message).toContain("FEVER_VECTOR_EF_SEARCH must be at least 1 (got '0')");
   });
 
   it('reads the API settings: CORS origins, upload limit, index roots', () => {
@@ -94,6 +103,15 @@ describe('parseConfig', () => {
     expect(parseConfig({ FEVER_CORS_ORIGINS: '*' }, { cwd }).corsOrigins).toEqual(['*']);
     expect(configError({ FEVER_CORS_ORIGINS: 'example.org/path' }).message).toContain(
       "FEVER_CORS_ORIGINS must be '*' or comma-separated origins",
+    );
+  });
+
+  it("reads the worker's metrics port: unset → none, 0 → any free port", () => {
+    expect(parseConfig({}, { cwd }).workerMetricsPort).toBeUndefined();
+    expect(parseConfig({ FEVER_WORKER_METRICS_PORT: '9464' }, { cwd }).workerMetricsPort).toBe(9464);
+    expect(parseConfig({ FEVER_WORKER_METRICS_PORT: '0' }, { cwd }).workerMetricsPort).toBe(0);
+    expect(configError({ FEVER_WORKER_METRICS_PORT: '65536' }).message).toContain(
+      "FEVER_WORKER_METRICS_PORT must be at most 65535 (got '65536')",
     );
   });
 

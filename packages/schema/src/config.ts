@@ -139,9 +139,23 @@ export const envSchema = z.object({
   FEVER_LOG_LEVEL: enumVar(LOG_LEVELS).default('info').describe('Level of the JSON logs on stderr.'),
   FEVER_HOST: textVar('host name or IP address')
     .default('127.0.0.1')
-    .describe('Address the API listens on (`0.0.0.0` in a container).'),
+    .describe("Address the API listens on, and a worker's metrics endpoint (`0.0.0.0` in a container)."),
   FEVER_PORT: intVar(0, 65535).default(8080).describe('Port the API listens on (`0`: any free port).'),
+  FEVER_WORKER_METRICS_PORT: intVar(0, 65535)
+    .optional()
+    .describe(
+      'Port on which `fever worker` serves Prometheus metrics (`GET /metrics`: queue depth, jobs, ' +
+        'failures, encoder, vector store and metadata latency). Unset → no endpoint; `0`: any free ' +
+        'port (logged).',
+    ),
   FEVER_UPSERT_BATCH_SIZE: intVar(1, 10_000).default(128).describe('Points per vector-store upsert request.'),
+  FEVER_VECTOR_EF_SEARCH: intVar(1, 10_000)
+    .default(64)
+    .describe(
+      'HNSW search beam (ef) per query, in the embedded store and in Qdrant (`hnsw_ef`): a wider beam ' +
+        'finds more of the true nearest faces and costs more time. 64 finds 99.2% of the exact top 10 ' +
+        'on real face embeddings, 128 finds 99.6% at twice the search time (docs/BENCHMARKS.md).',
+    ),
   FEVER_CORS_ORIGINS: listVar()
     .pipe(
       z.array(
@@ -191,7 +205,11 @@ export interface Config {
   logLevel: LogLevel;
   host: string;
   port: number;
+  /** Port of a worker's /metrics endpoint; undefined → none, 0 → any free port. */
+  workerMetricsPort: number | undefined;
   upsertBatchSize: number;
+  /** HNSW search beam (ef) of the vector store. */
+  vectorEfSearch: number;
   /** CORS origins ('*' = any); empty → no CORS headers. */
   corsOrigins: string[];
   maxUploadBytes: number;
@@ -250,7 +268,9 @@ export function parseConfig(
     logLevel: e.FEVER_LOG_LEVEL,
     host: e.FEVER_HOST,
     port: e.FEVER_PORT,
+    workerMetricsPort: e.FEVER_WORKER_METRICS_PORT,
     upsertBatchSize: e.FEVER_UPSERT_BATCH_SIZE,
+    vectorEfSearch: e.FEVER_VECTOR_EF_SEARCH,
     corsOrigins: e.FEVER_CORS_ORIGINS,
     maxUploadBytes: e.FEVER_MAX_UPLOAD_BYTES,
     indexRoots: e.FEVER_INDEX_ROOTS.map(absolute),

@@ -18,6 +18,10 @@ export function registerWorker(program: Command, config: () => Config): void {
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
     .option('--lock-duration <ms>', 'a job whose worker died is retried after this long (default 30000)')
     .option('--stalled-interval <ms>', 'how often to look for jobs whose worker died (default 10000)')
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics on this port, 0 for any free one (default: FEVER_WORKER_METRICS_PORT, else none)',
+    )
     .action(
       async (flags: {
         concurrency?: string;
@@ -26,6 +30,7 @@ export function registerWorker(program: Command, config: () => Config): void {
         threads?: string;
         lockDuration?: string;
         stalledInterval?: string;
+        metricsPort?: string;
       }) => {
         const { createLogger, serveIndexQueues, STAGES } = await import('@fever/core');
         const stages = flags.stages?.split(',').map((s) => s.trim());
@@ -39,6 +44,7 @@ export function registerWorker(program: Command, config: () => Config): void {
         const concurrency = intFlag('concurrency', flags.concurrency, 1, 64);
         const lockDurationMs = intFlag('lock-duration', flags.lockDuration, 1000, 3_600_000);
         const stalledIntervalMs = intFlag('stalled-interval', flags.stalledInterval, 500, 3_600_000);
+        const metricsPort = intFlag('metrics-port', flags.metricsPort, 0, 65535);
         await serveIndexQueues(cfg, {
           logger: createLogger(cfg.logLevel, { role: 'worker' }),
           encoder: {
@@ -49,6 +55,7 @@ export function registerWorker(program: Command, config: () => Config): void {
           ...(concurrency === undefined ? {} : { concurrency }),
           ...(lockDurationMs === undefined ? {} : { lockDurationMs }),
           ...(stalledIntervalMs === undefined ? {} : { stalledIntervalMs }),
+          ...(metricsPort === undefined ? {} : { metricsPort }),
         });
       },
     );

@@ -1,2 +1,3 @@
 export * from './harness.ts';
 export { makeDistinctPhotos } from './photos.ts';
+export { parsePrometheus, type Sample, Scrape } from './prometheus.ts';

@@ -20,6 +20,7 @@ import { InputError } from '@fever/errors';
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { IndexContext, OwnedIndexContext } from './context.ts';
+import { QUEUE_STATES, type QueueDepth } from './metrics.ts';
 import { describeError, isPermanent, isTransient, sleep } from './retry.ts';
 import type { SourceEntry } from './sources.ts';
 import {
@@ -39,6 +40,8 @@ import { STAGES, type Stage } from './worker.ts';
 const HIGH_WATER = 32;
 const JOB_ATTEMPTS = 8;
 const WATCHDOG_MS = 5_000;
+/** How long close() waits for the queue clients once the jobs in hand are done. */
+const CLOSE_GRACE_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------
 // wire format (BullMQ job data is JSON)
@@ -213,6 +216,25 @@ export class IndexQueues {
     return n;
   }
 
+  /** Jobs per stage waiting, running, waiting to retry and failed for good (kept: the last 1000). */
+  async depth(): Promise<QueueDepth> {
+    const read = async (q: Queue) => {
+      const counts = await q.getJobCounts(...QUEUE_STATES);
+      return {
+        waiting: counts.waiting ?? 0,
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        failed: counts.failed ?? 0,
+      };
+    };
+    const [discover, embed, write] = await Promise.all([
+      read(this.discover),
+      read(this.embed),
+      read(this.write),
+    ]);
+    return { discover, embed, write };
+  }
+
   private async waitForRoom(queue: Queue, signal?: AbortSignal): Promise<void> {
     while (!signal?.aborted && (await queue.count()) >= HIGH_WATER) await sleep(100, signal);
   }
@@ -272,14 +294,23 @@ export async function startIndexWorker(
     await queues.redis.del(queues.runKey(runId)).catch(() => {});
   };
 
-  /** Maps errors to BullMQ's retry rules; records why a run stopped. */
+  let inHand = 0;
+  /** Maps errors to BullMQ's retry rules; records why a run stopped; counts the job's outcome. */
   const guard =
     <T extends { runId: string }>(stage: Stage, fn: (job: Job<T>, token?: string) => Promise<void>) =>
     async (job: Job<T>, token?: string) => {
+      inHand++;
       try {
         await fn(job, token);
+        ctx.metrics?.job(stage, 'completed');
       } catch (err) {
-        if (err instanceof DelayedError) throw err;
+        if (err instanceof DelayedError) {
+          ctx.metrics?.job(stage, 'handed_back');
+          throw err;
+        }
+        // BullMQ counts attemptsMade after a failure: this attempt is the last one when it fails too.
+        const last = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        ctx.metrics?.job(stage, last ? 'failed' : 'retried', describeError(err).code);
         if (isTransient(err)) {
           const { code, message } = describeError(err);
           await ctx.metadata.indexing
@@ -293,6 +324,8 @@ export async function startIndexWorker(
           throw new UnrecoverableError(`${code}: ${message}`);
         }
         throw err;
+      } finally {
+        inHand--;
       }
     };
 
@@ -430,6 +463,7 @@ export async function startIndexWorker(
     }
   };
   const watchdogTimer = watchdogMs > 0 ? setInterval(() => void watchdog(), watchdogMs) : undefined;
+  const unwatchQueues = ctx.metrics?.watchQueues(() => queues.depth());
 
   let closing: Promise<void> | undefined;
   return {
@@ -440,8 +474,24 @@ export async function startIndexWorker(
         stopping.abort();
         clearInterval(vectorTimer);
         clearInterval(watchdogTimer);
-        await Promise.allSettled([...workers.values()].map((w) => w.close()));
-        await queues.close();
+        unwatchQueues?.();
+        // BullMQ's close can wait for ever on a client still reconnecting after a Redis restart
+        // (taskforcesh/bullmq#4656). What must finish is the jobs in hand: once they have, the
+        // clients get a few seconds, then the process goes on without them.
+        const closed = new AbortController();
+        const closingWorkers = Promise.allSettled([...workers.values()].map((w) => w.close())).then(() =>
+          closed.abort(),
+        );
+        const jobsDone = (async () => {
+          while (inHand > 0 && !closed.signal.aborted) await sleep(50, closed.signal);
+          await sleep(CLOSE_GRACE_MS, closed.signal);
+        })();
+        await Promise.race([closingWorkers, jobsDone]);
+        if (!closed.signal.aborted) {
+          logger.warn('the queue clients did not close once the jobs in hand were done: leaving them');
+        }
+        const quit = new AbortController();
+        await Promise.race([queues.close().finally(() => quit.abort()), sleep(CLOSE_GRACE_MS, quit.signal)]);
       })();
       return closing;
     },

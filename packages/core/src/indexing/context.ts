@@ -5,6 +5,7 @@ import { type Config, redactConfig, runtimeMode } from '@fever/schema';
 import { openVectorStore, type VectorStore } from '@fever/vectors';
 import { createLogger, type Logger } from '../logger.ts';
 import { lazyEncoder, type ModelContext, registerModel, vectorStoreConfig } from '../runtime.ts';
+import type { IndexMetrics } from './metrics.ts';
 
 /**
  * What the indexing stages need. A core `Runtime` is one (the API passes its runtime); the CLI
@@ -20,6 +21,8 @@ export interface IndexContext {
   encoder(): Promise<Encoder>;
   /** The expression model in use, registered in metadata. */
   model(): Promise<ModelContext>;
+  /** Where the stages record their Prometheus metrics; absent → nothing is recorded. */
+  readonly metrics?: IndexMetrics | undefined;
 }
 
 export interface OwnedIndexContext extends IndexContext {
@@ -39,6 +42,8 @@ export interface OpenIndexContextOptions {
    * store held by another process is left to that process). `none`: never (coordinators).
    */
   vectors?: 'open' | 'try' | 'none';
+  /** Metrics the stages record into (a worker serves them on its /metrics). */
+  metrics?: IndexMetrics;
 }
 
 /** Opens metadata (and, as asked, vectors) for an indexing process; the encoder loads on first use. */
@@ -72,6 +77,7 @@ export async function openIndexContext(
     config,
     logger,
     metadata,
+    metrics: options.metrics,
     get vectors() {
       return vectors;
     },

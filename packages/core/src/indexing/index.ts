@@ -8,6 +8,13 @@ export {
 } from './context.ts';
 export { explainDriverCrashes, isPostgresWriteCrash } from './driver-guard.ts';
 export { runInProcess } from './inprocess.ts';
+export {
+  IndexMetrics,
+  type JobOutcome,
+  QUEUE_STATES,
+  type QueueDepth,
+  type QueueState,
+} from './metrics.ts';
 export { describeError, isTransient, withRetry } from './retry.ts';
 export {
   activeRuns,

@@ -9,6 +9,7 @@ import type { IndexContext } from './context.ts';
 import { describeError, withRetry } from './retry.ts';
 import type { SourceEntry } from './sources.ts';
 import { discover, type EmbedOutput, embedBatch, finalizeRun, type RunInfo, writeBatch } from './stages.ts';
+import type { Stage } from './worker.ts';
 
 export interface InProcessOptions {
   /** Aborting stops discovery; what was discovered is still embedded and written (a drain). */
@@ -25,7 +26,7 @@ export async function runInProcess(
   run: RunInfo,
   options: InProcessOptions = {},
 ): Promise<IndexRun> {
-  const { metadata, logger } = ctx;
+  const { metadata, logger, metrics } = ctx;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -35,6 +36,9 @@ export async function runInProcess(
   const toEmbed = new Channel<SourceEntry[]>(capacity);
   const toWrite = new Channel<EmbedOutput>(capacity);
   let fatal: unknown;
+  // The walk and each batch count as one job of their stage, as under BullMQ (where a stage's
+  // retries happen inside the job here too: withRetry in the stages).
+  const failed = (stage: Stage, err: unknown) => metrics?.job(stage, 'failed', describeError(err).code);
   const fail = (err: unknown) => {
     if (fatal === undefined) fatal = err;
     stop.abort();
@@ -45,9 +49,15 @@ export async function runInProcess(
   await withRetry(() => metadata.indexRuns.start(run.id));
   const discovering = (async () => {
     try {
-      await discover(ctx, run, (entries) => toEmbed.push(entries), { signal: stop.signal });
+      const { completed } = await discover(ctx, run, (entries) => toEmbed.push(entries), {
+        signal: stop.signal,
+      });
+      if (completed) metrics?.job('discover', 'completed');
     } catch (err) {
-      if (fatal === undefined && !(stop.signal.aborted && isClosedChannel(err))) fail(err);
+      if (fatal === undefined && !(stop.signal.aborted && isClosedChannel(err))) {
+        failed('discover', err);
+        fail(err);
+      }
     } finally {
       toEmbed.close();
     }
@@ -55,8 +65,19 @@ export async function runInProcess(
   const embedding = Array.from({ length: run.concurrency }, async () => {
     for await (const entries of toEmbed) {
       if (fatal !== undefined) break;
+      let output: EmbedOutput;
       try {
-        await toWrite.push(await embedBatch(ctx, run, entries));
+        output = await embedBatch(ctx, run, entries);
+        metrics?.job('embed', 'completed');
+      } catch (err) {
+        if (fatal === undefined) {
+          failed('embed', err);
+          fail(err);
+        }
+        continue;
+      }
+      try {
+        await toWrite.push(output);
       } catch (err) {
         if (fatal === undefined) fail(err);
       }
@@ -67,7 +88,9 @@ export async function runInProcess(
       if (fatal !== undefined) break;
       try {
         await writeBatch(ctx, run, output);
+        metrics?.job('write', 'completed');
       } catch (err) {
+        failed('write', err);
         fail(err);
       }
     }

@@ -19,6 +19,7 @@ import { facePointId } from '@fever/schema';
 import type { Point } from '@fever/vectors';
 import type { ModelContext } from '../runtime.ts';
 import { ensureVectorCollection, type IndexContext } from './context.ts';
+import { timed } from './metrics.ts';
 import { describeError, isTransient, type RetryOptions, withRetry } from './retry.ts';
 import {
   describeSource,
@@ -206,9 +207,11 @@ export async function discover(
     if (entries.length === 0) return;
     const { todo } = await withRetry(
       () =>
-        indexing.addEntries(
-          run.id,
-          entries.map((e) => e.uri),
+        timed(ctx.metrics?.metadataWriteDuration, { op: 'ledger' }, () =>
+          indexing.addEntries(
+            run.id,
+            entries.map((e) => e.uri),
+          ),
         ),
       retry,
     );
@@ -308,7 +311,9 @@ export async function embedBatch(
       return failed(entry.uri, code, message);
     }
   });
-  timings.decodeMs += performance.now() - t0;
+  const readMs = performance.now() - t0;
+  timings.decodeMs += readMs;
+  ctx.metrics?.encoderDuration.observe({ step: 'read' }, readMs / 1000);
   const items: ReadItem[] = [];
   for (const r of read) {
     if ('outcome' in r) results.push(r);
@@ -318,13 +323,15 @@ export async function embedBatch(
 
   const rows = await withRetry(
     () =>
-      indexing.upsertImages(
-        items.map((i) => ({
-          collectionId: run.collectionId,
-          sha256: i.sha256,
-          uri: i.entry.uri,
-          sizeBytes: i.bytes.byteLength,
-        })),
+      timed(ctx.metrics?.metadataWriteDuration, { op: 'images' }, () =>
+        indexing.upsertImages(
+          items.map((i) => ({
+            collectionId: run.collectionId,
+            sha256: i.sha256,
+            uri: i.entry.uri,
+            sizeBytes: i.bytes.byteLength,
+          })),
+        ),
       ),
     retry,
   );
@@ -364,6 +371,9 @@ export async function embedBatch(
   const encoder = await ctx.encoder();
   let chunk: { item: ReadItem; image: RgbImage }[] = [];
   let pixels = 0;
+  // Per batch, the decode and encode steps on their own (timings.decodeMs also counts reads).
+  let decodeMs = 0;
+  let encodeMs = 0;
   const flush = async () => {
     if (chunk.length === 0) return;
     const current = chunk;
@@ -374,7 +384,9 @@ export async function embedBatch(
       encoder,
       current.map((c) => c.image),
     );
-    timings.embedMs += performance.now() - t;
+    const ms = performance.now() - t;
+    timings.embedMs += ms;
+    encodeMs += ms;
     current.forEach(({ item, image }, i) => {
       const found = faces[i]!;
       const id = imageId(item.sha256);
@@ -411,7 +423,9 @@ export async function embedBatch(
         ),
       ),
     );
-    timings.decodeMs += performance.now() - t;
+    const ms = performance.now() - t;
+    timings.decodeMs += ms;
+    decodeMs += ms;
     for (const d of decoded) {
       if (!d) continue;
       chunk.push(d);
@@ -420,6 +434,10 @@ export async function embedBatch(
     if (pixels >= PIXEL_BUDGET || chunk.length >= run.batch) await flush();
   }
   await flush();
+  if (queue.length > 0) {
+    ctx.metrics?.encoderDuration.observe({ step: 'decode' }, decodeMs / 1000);
+    ctx.metrics?.encoderDuration.observe({ step: 'encode' }, encodeMs / 1000);
+  }
 
   for (const item of primaries.values()) results.push(bySha.get(item.sha256)!);
   for (const item of duplicates) {
@@ -609,18 +627,32 @@ export async function writeBatch(
       faces,
     });
   }
-  if (stale.length > 0) await withRetry(() => vectors.deleteByIds(model.vectorCollection, stale), retry);
-  if (points.length > 0) await withRetry(() => vectors.upsert(model.vectorCollection, points), retry);
-  const { run: row } = await withRetry(
+  const vectorTime = ctx.metrics?.vectorStoreDuration;
+  if (stale.length > 0) {
+    await withRetry(
+      () => timed(vectorTime, { op: 'delete' }, () => vectors.deleteByIds(model.vectorCollection, stale)),
+      retry,
+    );
+  }
+  if (points.length > 0) {
+    await withRetry(
+      () => timed(vectorTime, { op: 'upsert' }, () => vectors.upsert(model.vectorCollection, points)),
+      retry,
+    );
+  }
+  const { run: row, moved } = await withRetry(
     () =>
-      ctx.metadata.indexing.record({
-        runId: run.id,
-        model: key,
-        entries,
-        timings: { ...output.timings, writeMs: performance.now() - t0 },
-      }),
+      timed(ctx.metrics?.metadataWriteDuration, { op: 'record' }, () =>
+        ctx.metadata.indexing.record({
+          runId: run.id,
+          model: key,
+          entries,
+          timings: { ...output.timings, writeMs: performance.now() - t0 },
+        }),
+      ),
     retry,
   );
+  ctx.metrics?.recorded(entries, moved);
   if (row.errorCode && row.status === 'running') {
     await ctx.metadata.indexing.noteError(run.id, null).catch(() => {});
   }

@@ -5,7 +5,13 @@ import type { ModelManifest } from '../manifest.ts';
 import { sha256Hex } from '../manifest.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import { WeightSource } from './layers.ts';
-import { faceExpressionGraph, tinyFaceDetectorGraph } from './networks.ts';
+import {
+  type ExpressionHead,
+  expressionWithHeadGraph,
+  faceExpressionGraph,
+  HEAD_INPUT_DIMS,
+  tinyFaceDetectorGraph,
+} from './networks.ts';
 import { readTfjsWeights } from './tfjs-weights.ts';
 
 /** Bump when the conversion changes the ONNX bytes: the version tags every stored vector. */
@@ -68,25 +74,37 @@ export interface ConvertedModel {
   written: boolean;
 }
 
-/**
- * Converts face-api's shipped tfjs weights (from node_modules, no network) into ONNX models with
- * manifests under `outDir/<id>/`. Deterministic: an unchanged model is not rewritten.
- */
-export async function convertFaceApiModels(outDir: string): Promise<ConvertedModel[]> {
+interface FaceApiWeights {
+  version: string;
+  dir: string;
+}
+
+/** face-api's installed version and weights folder (from node_modules, no network). */
+async function faceApiWeights(): Promise<FaceApiWeights> {
   const require = createRequire(import.meta.url);
   const pkgJson = require.resolve('@vladmandic/face-api/package.json');
-  const { version: faceApiVersion } = JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string };
-  const weightsDir = join(dirname(pkgJson), 'model');
-  const version = `${faceApiVersion}+fever.${CONVERSION_REVISION}`;
+  const { version } = JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string };
+  return { version, dir: join(dirname(pkgJson), 'model') };
+}
 
+async function loadWeights(face: FaceApiWeights, file: string): Promise<WeightSource> {
+  return new WeightSource(await readTfjsWeights(join(face.dir, file)), file);
+}
+
+/**
+ * Converts face-api's shipped tfjs weights into ONNX models with manifests under `outDir/<id>/`.
+ * Deterministic: an unchanged model is not rewritten.
+ */
+export async function convertFaceApiModels(outDir: string): Promise<ConvertedModel[]> {
+  const face = await faceApiWeights();
+  const version = `${face.version}+fever.${CONVERSION_REVISION}`;
   const converted: ConvertedModel[] = [];
   for (const target of TARGETS) {
-    const weights = new WeightSource(await readTfjsWeights(join(weightsDir, target.weights)), target.weights);
-    const onnx = target.build(weights).toModel({
+    const onnx = target.build(await loadWeights(face, target.weights)).toModel({
       producer: 'fever',
       producerVersion: version,
       opset: OPSET,
-      docString: `${target.id}: converted from @vladmandic/face-api ${faceApiVersion} (MIT) ${target.weights}`,
+      docString: `${target.id}: converted from @vladmandic/face-api ${face.version} (MIT) ${target.weights}`,
     });
     const manifest: ModelManifest = {
       id: target.id,
@@ -95,29 +113,66 @@ export async function convertFaceApiModels(outDir: string): Promise<ConvertedMod
       sha256: sha256Hex(onnx),
       ...target.manifest(version),
       license: 'MIT (weights: @vladmandic/face-api)',
-      source: `@vladmandic/face-api@${faceApiVersion}/model/${target.weights}`,
+      source: `@vladmandic/face-api@${face.version}/model/${target.weights}`,
     };
-    const dir = join(outDir, target.id);
-    const manifestPath = join(dir, 'manifest.json');
-    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-    const unchanged = await readFile(manifestPath, 'utf8').then(
-      (text) => text === manifestText,
-      () => false,
-    );
-    const modelUnchanged =
-      unchanged &&
-      (await readFile(join(dir, 'model.onnx')).then(
-        (bytes) => sha256Hex(bytes) === manifest.sha256,
-        () => false,
-      ));
-    if (!modelUnchanged) {
-      await mkdir(dir, { recursive: true });
-      await writeAtomic(join(dir, 'model.onnx'), onnx);
-      await writeAtomic(manifestPath, manifestText);
-    }
-    converted.push({ id: target.id, manifestPath, written: !modelUnchanged });
+    converted.push(await writeModel(join(outDir, target.id), manifest, onnx));
   }
   return converted;
+}
+
+/**
+ * The face-api expression trunk composed with a learned head (see `expressionWithHeadGraph`) as one
+ * ONNX model under `dir`, its manifest naming `id` and a version that changes with the trunk and
+ * with every head weight. Same inputs, same bytes.
+ */
+export async function composeHeadModel(
+  dir: string,
+  id: string,
+  head: ExpressionHead,
+  /** sha256 of the head's weights file: it versions the model. */
+  headSha256: string,
+): Promise<ConvertedModel> {
+  const face = await faceApiWeights();
+  const target = TARGETS.find((t) => t.id === 'face-api-expression')!;
+  const version = `${face.version}+fever.${CONVERSION_REVISION}+head.${headSha256.slice(0, 12)}`;
+  const onnx = expressionWithHeadGraph(await loadWeights(face, target.weights), head).toModel({
+    producer: 'fever',
+    producerVersion: version,
+    opset: OPSET,
+    docString: `${id}: face-api ${face.version} expression trunk (MIT) with a learned embedding head`,
+  });
+  const manifest: ModelManifest = {
+    id,
+    version,
+    file: 'model.onnx',
+    sha256: sha256Hex(onnx),
+    ...target.manifest(version),
+    embeddingDims: head.layers.at(-1)?.outputs ?? HEAD_INPUT_DIMS[head.input],
+    license: 'MIT (trunk weights: @vladmandic/face-api; head: fever)',
+    source: `face-api ${face.version} expression trunk, ${head.input} features → ${[HEAD_INPUT_DIMS[head.input], ...head.layers.map((l) => l.outputs)].join(' → ')} head`,
+  };
+  return writeModel(dir, manifest, onnx);
+}
+
+/** Writes model.onnx and manifest.json unless both already hold these bytes. */
+async function writeModel(dir: string, manifest: ModelManifest, onnx: Uint8Array): Promise<ConvertedModel> {
+  const manifestPath = join(dir, 'manifest.json');
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  const unchanged =
+    (await readFile(manifestPath, 'utf8').then(
+      (text) => text === manifestText,
+      () => false,
+    )) &&
+    (await readFile(join(dir, 'model.onnx')).then(
+      (bytes) => sha256Hex(bytes) === manifest.sha256,
+      () => false,
+    ));
+  if (!unchanged) {
+    await mkdir(dir, { recursive: true });
+    await writeAtomic(join(dir, 'model.onnx'), onnx);
+    await writeAtomic(manifestPath, manifestText);
+  }
+  return { id: manifest.id, manifestPath, written: !unchanged };
 }
 
 async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {

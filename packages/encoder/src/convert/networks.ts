@@ -36,10 +36,11 @@ export function tinyFaceDetectorGraph(weights: WeightSource): GraphBuilder {
   return g;
 }
 
-/** FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax. */
-export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
-  const g = new GraphBuilder('face_expression');
-  const input = g.input('input', ['batch', 3, 112, 112]);
+/**
+ * FaceExpressionNet's trunk (FaceFeatureExtractor): four dense blocks, 112×112 input → 256×7×7.
+ * Returns the name of the feature map.
+ */
+function expressionTrunk(g: GraphBuilder, weights: WeightSource, input: string): string {
   const relu = (x: string) => g.node('Relu', [x]);
   const add = (a: string, b: string) => g.node('Add', [a, b]);
 
@@ -69,20 +70,96 @@ export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
   let x = denseBlock(input, 'dense0', true);
   x = denseBlock(x, 'dense1', false);
   x = denseBlock(x, 'dense2', false);
-  x = denseBlock(x, 'dense3', false);
-  const pooled = g.node('GlobalAveragePool', [x]);
-  const embedding = g.node('Flatten', [pooled], { axis: attr.int(1) }, 'embedding');
+  return denseBlock(x, 'dense3', false);
+}
+
+/** face-api's classifier on the pooled trunk: FC(256→7) then softmax, output `probs`. */
+function expressionClassifier(g: GraphBuilder, weights: WeightSource, pooled: string): void {
   const fcW = weights.get('fc/weights');
   const fcB = weights.get('fc/bias');
   const logits = g.node(
     'Gemm',
-    [embedding, g.constant('fc/weights', fcW.shape, fcW.data), g.constant('fc/bias', fcB.shape, fcB.data)],
+    [pooled, g.constant('fc/weights', fcW.shape, fcW.data), g.constant('fc/bias', fcB.shape, fcB.data)],
     {},
     'logits',
   );
   g.node('Softmax', [logits], { axis: attr.int(1) }, 'probs');
+}
+
+/** FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax. */
+export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
+  const g = new GraphBuilder('face_expression');
+  const input = g.input('input', ['batch', 3, 112, 112]);
+  const x = expressionTrunk(g, weights, input);
+  const pooled = g.node('GlobalAveragePool', [x]);
+  const embedding = g.node('Flatten', [pooled], { axis: attr.int(1) }, 'embedding');
+  expressionClassifier(g, weights, embedding);
   g.output('embedding', ['batch', 256]);
   g.output('logits', ['batch', 7]);
+  g.output('probs', ['batch', 7]);
+  return g;
+}
+
+/**
+ * Which trunk features feed a learned head, each L2-normalised:
+ * - `pooled`: the 256-d global average (face-api's own feature);
+ * - `grid`: 3×3 average pools (3×3 windows, stride 2) of the 7×7 map, 2 304-d, which keep where
+ *   on the face (brows, eyes, mouth) a feature fired.
+ */
+export type HeadInput = 'pooled' | 'grid';
+
+export const HEAD_INPUT_DIMS: Record<HeadInput, number> = { pooled: 256, grid: 2304 };
+
+/** One fully connected layer of a head: y = act(x · weight + bias), weight stored [in, out]. */
+export interface HeadLayer {
+  weight: Float32Array;
+  bias: Float32Array;
+  inputs: number;
+  outputs: number;
+  activation: 'relu' | 'none';
+}
+
+export interface ExpressionHead {
+  input: HeadInput;
+  layers: HeadLayer[];
+}
+
+/**
+ * The face-api trunk with a learned embedding head: `embedding` = L2(head(L2(features))) and
+ * face-api's own `probs`, so labels stay what they were. With no layers, `embedding` is the
+ * normalised head input itself: the features a head is trained on, from the same graph.
+ */
+export function expressionWithHeadGraph(weights: WeightSource, head: ExpressionHead): GraphBuilder {
+  const g = new GraphBuilder('face_expression_head');
+  const input = g.input('input', ['batch', 3, 112, 112]);
+  const map = expressionTrunk(g, weights, input);
+  const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [map])], { axis: attr.int(1) });
+  expressionClassifier(g, weights, pooled);
+
+  const features =
+    head.input === 'pooled'
+      ? pooled
+      : g.node(
+          'Flatten',
+          [g.node('AveragePool', [map], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) })],
+          { axis: attr.int(1) },
+        );
+  let x = g.node('LpNormalization', [features], { axis: attr.int(1), p: attr.int(2) });
+  let width = HEAD_INPUT_DIMS[head.input];
+  head.layers.forEach((layer, i) => {
+    if (layer.inputs !== width || layer.weight.length !== layer.inputs * layer.outputs) {
+      throw new Error(`head layer ${i}: expects ${layer.inputs} inputs, gets ${width}`);
+    }
+    x = g.node('Gemm', [
+      x,
+      g.constant(`head/${i}/weight`, [layer.inputs, layer.outputs], layer.weight),
+      g.constant(`head/${i}/bias`, [layer.outputs], layer.bias),
+    ]);
+    if (layer.activation === 'relu') x = g.node('Relu', [x]);
+    width = layer.outputs;
+  });
+  g.node('LpNormalization', [x], { axis: attr.int(1), p: attr.int(2) }, 'embedding');
+  g.output('embedding', ['batch', width]);
   g.output('probs', ['batch', 7]);
   return g;
 }

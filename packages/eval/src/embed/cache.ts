@@ -70,7 +70,8 @@ export class EmbeddingCache {
     const record = Buffer.alloc(HEADER_BYTES + copy.length * 4);
     key.copy(record, 0);
     record.writeUInt32LE(copy.length, KEY_BYTES);
-    for (let i = 0; i < copy.length; i++) record.writeFloatLE(copy[i]!, HEADER_BYTES + i * 4);
+    // Float32Arrays are little-endian on every platform Node runs on: copy the bytes as they are.
+    record.set(new Uint8Array(copy.buffer), HEADER_BYTES);
     this.pending.push(record);
   }
 
@@ -112,7 +113,7 @@ async function load(file: string): Promise<Map<string, Float32Array>> {
     const end = offset + HEADER_BYTES + dims * 4;
     if (dims === 0 || dims > MAX_DIMS || end > data.length) break;
     const vector = new Float32Array(dims);
-    for (let i = 0; i < dims; i++) vector[i] = data.readFloatLE(offset + HEADER_BYTES + i * 4);
+    new Uint8Array(vector.buffer).set(data.subarray(offset + HEADER_BYTES, end));
     vectors.set(data.toString('hex', offset, offset + KEY_BYTES), vector);
     offset = end;
   }

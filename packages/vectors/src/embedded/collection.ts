@@ -1,5 +1,5 @@
 import { FeverError } from '@fever/errors';
-import { exactSearch, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
+import { type BatchMatches, exactSearch, Index, type Matches, MetricKind, ScalarKind } from 'usearch';
 import { f16ToF32Table, f32ToF16, normalized } from '../math.ts';
 import type { Distance, PointPayload, SearchFilter } from '../types.ts';
 import { hasCondition } from '../validate.ts';
@@ -33,13 +33,21 @@ export interface SearchTuning {
   efSearch: number;
   /** A filter matching at most this many points is answered by an exact scan of them. */
   exactThreshold: number;
-  /** Threads usearch may use to insert a batch (0 = all cores). */
+  /** Threads usearch may use to insert a batch or to search several queries at once (0 = all cores). */
   threads: number;
 }
 
 export interface Scored {
   slot: number;
   score: number;
+}
+
+/** One query of a batched unfiltered search. */
+export interface UnfilteredQuery {
+  query: Float32Array;
+  k: number;
+  /** Slots never to return. */
+  exclude: ReadonlySet<number>;
 }
 
 const INITIAL_SLOTS = 1024;
@@ -243,20 +251,74 @@ export class MemCollection {
     exact: boolean,
     tuning: SearchTuning,
   ): Scored[] {
-    const live = this.size;
-    if (live === 0) return [];
+    if (this.size === 0) return [];
     const q = this.prepare(query);
     const matches = this.matchSlots(filter);
     if (matches?.length === 0) return [];
     if (exact || (matches && matches.length <= tuning.exactThreshold))
       return this.exactScan(q, matches, k, exclude);
+    return this.graphSearch(q, k, exclude, filter, matches, tuning);
+  }
 
+  /**
+   * Unfiltered graph searches of several queries in one usearch call, spread over
+   * `tuning.threads` cores; each answer is the one search() would give. A query that keeps fewer
+   * than k hits once its exclusions are dropped carries on alone with a wider beam.
+   */
+  searchMany(queries: readonly UnfilteredQuery[], tuning: SearchTuning): Scored[][] {
+    if (this.size === 0) return queries.map(() => []);
+    const { dims } = this.meta;
+    const out: Scored[][] = [];
+    const byWant = new Map<number, number[]>();
+    queries.forEach((query, i) => {
+      const want = this.firstWant(query.k, query.exclude.size, 1, tuning);
+      byWant.set(want, [...(byWant.get(want) ?? []), i]);
+    });
+    for (const [want, members] of byWant) {
+      const prepared = members.map((i) => this.prepare(queries[i]!.query));
+      if (members.length === 1) {
+        const { k, exclude } = queries[members[0]!]!;
+        out[members[0]!] = this.graphSearch(prepared[0]!, k, exclude, undefined, undefined, tuning);
+        continue;
+      }
+      const matrix = new Float32Array(members.length * dims);
+      prepared.forEach((q, j) => {
+        matrix.set(q, j * dims);
+      });
+      const found = this.index.search(matrix, want, tuning.threads) as BatchMatches;
+      members.forEach((i, j) => {
+        const { k, exclude } = queries[i]!;
+        out[i] = this.graphSearch(prepared[j]!, k, exclude, undefined, undefined, tuning, found.get(j));
+      });
+    }
+    return out;
+  }
+
+  /** Candidates to take from the graph first: the beam, or more when a filter or exclusions thin them. */
+  private firstWant(k: number, excluded: number, selectivity: number, tuning: SearchTuning): number {
+    return Math.min(this.size, Math.max(tuning.efSearch, Math.ceil(((k + excluded) / selectivity) * 2)));
+  }
+
+  /**
+   * The graph path of search(), `q` prepared. `firstRound`: the graph's answer for the first
+   * candidate count, when a batched search already has it.
+   */
+  private graphSearch(
+    q: Float32Array,
+    k: number,
+    exclude: ReadonlySet<number>,
+    filter: SearchFilter | undefined,
+    matches: number[] | undefined,
+    tuning: SearchTuning,
+    firstRound?: Matches,
+  ): Scored[] {
+    const live = this.size;
     const accept = matches ? this.predicate(filter!) : () => true;
     const selectivity = matches ? matches.length / live : 1;
     const maxCandidates = Math.max(tuning.efSearch * 16, 10_000);
-    let want = Math.min(live, Math.max(tuning.efSearch, Math.ceil(((k + exclude.size) / selectivity) * 2)));
+    let want = this.firstWant(k, exclude.size, selectivity, tuning);
+    let found = firstRound ?? this.index.search(q, want, 1);
     for (;;) {
-      const found = this.index.search(q, want, 1);
       const hits: Scored[] = [];
       for (let i = 0; i < found.keys.length; i++) {
         const slot = Number(found.keys[i]!);
@@ -269,6 +331,7 @@ export class MemCollection {
       // Too few passed: widen the beam, unless it already covers everything or costs more than a scan.
       if (want >= live || want >= maxCandidates) break;
       want = Math.min(live, want * 4);
+      found = this.index.search(q, want, 1);
     }
     return this.exactScan(q, matches, k, exclude);
   }

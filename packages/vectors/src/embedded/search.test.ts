@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { bruteForceTopK, randomUnitVectors, testId } from '../testing/random.ts';
+import {
+  bruteForceTopK,
+  clusteredUnitVectors,
+  RANDOM_DATA_EF_SEARCH,
+  randomUnitVectors,
+  testId,
+} from '../testing/random.ts';
 import type { Dtype } from './collection.ts';
 import { EmbeddedVectorStore } from './store.ts';
 import { points, tempDir } from './test-helpers.ts';
@@ -16,7 +22,9 @@ describe('embedded store quantisation', () => {
   ] as [Dtype, number][]) {
     it(`${dtype}: recall@10 ≥ 0.98 (re-scored from f16 copies), vectors kept to ${tolerance}, reloads`, async () => {
       const dir = tempDir();
-      let store = await EmbeddedVectorStore.open({ dir, dtype, fsync: false });
+      // Random data needs the wide beam (see RANDOM_DATA_EF_SEARCH), as in the contract suite.
+      const efSearch = RANDOM_DATA_EF_SEARCH;
+      let store = await EmbeddedVectorStore.open({ dir, dtype, efSearch, fsync: false });
       await store.ensureCollection({ name: 'q', dims, distance: 'cosine' });
       await store.upsert('q', points(data, dims, 0, n));
       const recall = async () => {
@@ -33,7 +41,7 @@ describe('embedded store quantisation', () => {
       const worst = Math.max(...p!.vector.map((x, j) => Math.abs(x - data[42 * dims + j]!)));
       expect(worst).toBeLessThanOrEqual(tolerance);
       await store.close();
-      store = await EmbeddedVectorStore.open({ dir, dtype: 'f32' }); // the collection keeps its own dtype
+      store = await EmbeddedVectorStore.open({ dir, dtype: 'f32', efSearch }); // the collection keeps its own dtype
       expect(await recall()).toBeGreaterThanOrEqual(0.98);
       await store.close();
     }, 60_000);
@@ -61,6 +69,48 @@ describe('embedded filtered search on the graph path', () => {
       const hits = await store.search('f', query, { k: 10, filter: { labels: [label] } });
       expect(hits.map((h) => h.id)).toEqual(truth);
     }
+    await store.close();
+  });
+});
+
+describe('embedded batched search', () => {
+  it('answers concurrent unfiltered searches, run as one usearch call, as it answers them one by one', async () => {
+    const dims = 64;
+    const n = 3_000;
+    const data = clusteredUnitVectors(n, dims, 41, 30);
+    // A narrow beam, so that excluding 40 of a query's neighbours makes it widen on its own.
+    const store = await EmbeddedVectorStore.open({ dir: tempDir(), efSearch: 16, fsync: false });
+    await store.ensureCollection({ name: 'b', dims, distance: 'cosine' });
+    await store.upsert('b', points(data, dims, 0, n));
+    const queries = clusteredUnitVectors(12, dims, 42, 30);
+    const requests = Array.from({ length: 12 }, (_, q) => ({
+      vector: queries.slice(q * dims, (q + 1) * dims),
+      options: {
+        k: q % 3 === 0 ? 50 : 10,
+        excludeIds:
+          q % 4 === 1
+            ? bruteForceTopK(data, dims, queries.slice(q * dims, (q + 1) * dims), 40).map((t) =>
+                testId(t.row),
+              )
+            : [],
+      },
+    }));
+    const alone = [];
+    for (const r of requests) alone.push(await store.search('b', r.vector, r.options));
+    const together = await Promise.all(requests.map((r) => store.search('b', r.vector, r.options)));
+    expect(together).toEqual(alone);
+    for (const [q, hits] of together.entries()) {
+      expect(hits).toHaveLength(requests[q]!.options.k);
+      const excluded = new Set(requests[q]!.options.excludeIds);
+      expect(hits.some((h) => excluded.has(h.id))).toBe(false);
+    }
+    // A bad id fails its own search only.
+    const [bad, good] = await Promise.allSettled([
+      store.search('b', requests[0]!.vector, { k: 10, excludeIds: ['not-an-id'] }),
+      store.search('b', requests[1]!.vector, requests[1]!.options),
+    ]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'VECTORS_INVALID_ID' } });
+    expect(good).toEqual({ status: 'fulfilled', value: alone[1] });
     await store.close();
   });
 });

@@ -1,5 +1,6 @@
 import { describe } from 'vitest';
 import { vectorStoreContract } from '../testing/contract.ts';
+import { RANDOM_DATA_EF_SEARCH } from '../testing/random.ts';
 import { QdrantVectorStore } from './store.ts';
 
 // Qdrant cannot be assumed on a developer machine: run against it when QDRANT_URL names one
@@ -12,7 +13,13 @@ describe.skipIf(!url)('Qdrant adapter', () => {
   const prefix = `fevertest_${process.pid}_${Date.now().toString(36)}_`;
   vectorStoreContract('qdrant', {
     prefix,
-    open: async () => new QdrantVectorStore({ url: url!, apiKey: process.env.QDRANT_API_KEY }),
+    // Random vectors need a wider beam than the default (see RANDOM_DATA_EF_SEARCH).
+    open: async () =>
+      new QdrantVectorStore({
+        url: url!,
+        apiKey: process.env.QDRANT_API_KEY,
+        efSearch: RANDOM_DATA_EF_SEARCH,
+      }),
     vectorTolerance: 1e-5,
     ingestTimeoutMs: 300_000,
   });

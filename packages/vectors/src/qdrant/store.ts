@@ -53,7 +53,7 @@ export interface QdrantOptions {
   m?: number;
   /** HNSW beam width while building (ef_construct) for new collections. Default 128. */
   efConstruct?: number;
-  /** HNSW beam width per query (hnsw_ef). Default 768, as the embedded store. */
+  /** HNSW beam width per query (hnsw_ef). Default 64, as the embedded store. */
   efSearch?: number;
 }
 
@@ -93,7 +93,7 @@ export class QdrantVectorStore implements VectorStore {
     this.batchSize = options.batchSize ?? 128;
     this.m = options.m ?? 32;
     this.efConstruct = options.efConstruct ?? 128;
-    this.efSearch = options.efSearch ?? 768;
+    this.efSearch = options.efSearch ?? 64;
   }
 
   async ensureCollection(spec: CollectionSpec): Promise<void> {

@@ -1,7 +1,14 @@
 /**
- * Deterministic data for tests and benchmarks: a seeded PRNG (mulberry32) and random unit
- * vectors (normalised Gaussians, i.e. uniform on the sphere: the hardest case for ANN search).
+ * Deterministic data for tests and benchmarks: a seeded PRNG (mulberry32), random unit vectors
+ * (normalised Gaussians, i.e. uniform on the sphere: the hardest case for ANN search) and
+ * clustered unit vectors (structure like real embeddings have).
  */
+/**
+ * The HNSW search beam that uniform random 256-d vectors need for recall@10 ≥ 0.98 at 20k points.
+ * Tests on such data pass it explicitly: the stores' default beam is sized for real embeddings.
+ */
+export const RANDOM_DATA_EF_SEARCH = 768;
+
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -28,6 +35,36 @@ export function randomUnitVectors(count: number, dims: number, seed: number): Fl
     let sq = 0;
     for (let j = 0; j < dims; j++) {
       const x = g();
+      out[i * dims + j] = x;
+      sq += x * x;
+    }
+    const n = Math.sqrt(sq);
+    for (let j = 0; j < dims; j++) out[i * dims + j]! /= n;
+  }
+  return out;
+}
+
+/**
+ * `count` unit vectors around `centres` shared random centres (cosine ≈ 0.7 to the centre, ≈ 0.5
+ * between members of one centre): structure like real embeddings have (faces of one person or
+ * expression sit together), unlike uniform noise. The centres depend only on `centres` and dims,
+ * so data and queries made with different seeds share them.
+ */
+export function clusteredUnitVectors(
+  count: number,
+  dims: number,
+  seed: number,
+  centres = 1_000,
+): Float32Array {
+  const centre = randomUnitVectors(centres, dims, 7);
+  const noise = randomUnitVectors(count, dims, seed);
+  const pick = prng(seed + 1);
+  const out = new Float32Array(count * dims);
+  for (let i = 0; i < count; i++) {
+    const c = Math.floor(pick() * centres) * dims;
+    let sq = 0;
+    for (let j = 0; j < dims; j++) {
+      const x = centre[c + j]! + noise[i * dims + j]!;
       out[i * dims + j] = x;
       sq += x * x;
     }

@@ -1,0 +1,124 @@
+import { join } from 'node:path';
+import { InputError } from '@fever/errors';
+import type { Config } from '@fever/schema';
+import type { Command } from 'commander';
+import { encoderOptions } from '../encoder-options.ts';
+
+interface TrainHeadFlags {
+  labels: string;
+  root?: string;
+  out: string;
+  id: string;
+  input: string;
+  loss: string;
+  hidden: string;
+  dims: string;
+  epochs: string;
+  batch: string;
+  lr: string;
+  weightDecay: string;
+  scale: string;
+  margin?: string;
+  seed: string;
+  validation: string;
+  monitor: string;
+  cache?: string | false;
+  device?: string;
+  threads?: string;
+}
+
+export function registerTrain(program: Command, config: () => Config): void {
+  const train = program.command('train').description('learn an expression-similarity embedding');
+  train
+    .command('head')
+    .description(
+      'train an embedding head over the frozen face-api trunk on labelled face crops; writes head.json/head.bin, model/ (ONNX + manifest) and split/',
+    )
+    .requiredOption('--labels <csv>', 'CSV with a header: path,label (each image a face crop, e.g. FER2013)')
+    .option('--root <dir>', 'folder the paths are relative to (default: the CSV folder)')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--id <id>', 'model id of the composed model', 'fever-expression-head')
+    .option('--input <features>', 'trunk features the head reads: grid (3×3×256) | pooled (256)', 'grid')
+    .option('--loss <name>', 'cosface | triplet (semi-hard negatives)', 'cosface')
+    .option('--hidden <widths>', 'hidden layer widths, comma-separated; "" for a linear head', '1024')
+    .option('--dims <n>', 'embedding dimensions', '64')
+    .option('--epochs <n>', 'passes over the training split', '12')
+    .option('--batch <n>', 'faces per step', '256')
+    .option('--lr <rate>', 'AdamW learning rate (cosine decay to 0)', '0.001')
+    .option('--weight-decay <w>', 'AdamW decoupled weight decay', '0.001')
+    .option('--scale <s>', 'cosface: logit scale', '16')
+    .option('--margin <m>', 'cosface margin (default 0.2) or triplet margin (default 0.3)')
+    .option('--seed <n>', 'seed of the split, the initialisation and the batch order', '1')
+    .option('--validation <share>', 'share of each label held out for validation, never trained on', '0.1')
+    .option('--monitor <share>', 'share of the training part used to pick the best epoch', '0.05')
+    .option('--cache <dir>', 'feature cache folder (default: $FEVER_DATA_DIR/cache/embeddings)')
+    .option('--no-cache', 'extract every feature again and keep nothing')
+    .option('--device <device>', 'auto | cpu | cuda (default: FEVER_DEVICE or auto)')
+    .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
+    .action(async (flags: TrainHeadFlags) => {
+      const { runHeadTraining } = await import('@fever/train');
+      const cfg = config();
+      if (flags.input !== 'grid' && flags.input !== 'pooled') {
+        throw new InputError('BAD_FLAG', `--input must be grid or pooled, got '${flags.input}'`);
+      }
+      if (flags.loss !== 'cosface' && flags.loss !== 'triplet') {
+        throw new InputError('BAD_FLAG', `--loss must be cosface or triplet, got '${flags.loss}'`);
+      }
+      const hidden =
+        flags.hidden.trim() === '' ? [] : flags.hidden.split(',').map((w) => intFlag('hidden', w.trim(), 1));
+      const { expressionModel: _unused, ...encoder } = encoderOptions(
+        cfg,
+        { device: flags.device, threads: flags.threads },
+        (line) => console.error(`fever: ${line}`),
+      );
+      const result = await runHeadTraining({
+        labels: flags.labels,
+        root: flags.root,
+        out: flags.out,
+        id: flags.id,
+        input: flags.input,
+        loss: flags.loss,
+        hidden,
+        dims: intFlag('dims', flags.dims, 2),
+        epochs: intFlag('epochs', flags.epochs, 1),
+        batchSize: intFlag('batch', flags.batch, 8),
+        learningRate: positive('lr', flags.lr),
+        weightDecay: nonNegative('weight-decay', flags.weightDecay),
+        scale: positive('scale', flags.scale),
+        margin: nonNegative('margin', flags.margin ?? (flags.loss === 'cosface' ? '0.2' : '0.3')),
+        seed: intFlag('seed', flags.seed, 0),
+        validation: share('validation', flags.validation),
+        monitor: share('monitor', flags.monitor),
+        cacheDir: flags.cache === false ? null : (flags.cache ?? join(cfg.dataDir, 'cache', 'embeddings')),
+        encoder,
+        onProgress: (line) => console.error(`fever: ${line}`),
+      });
+      const v = result.validationPrecisionAt10;
+      console.log(
+        `validation precision@10: head ${(v.head * 100).toFixed(1)}%, trunk features ${(v.trunk * 100).toFixed(1)}% ` +
+          `(${result.counts.validation} held-out faces, best epoch ${result.bestEpoch})`,
+      );
+      console.log(`wrote ${join(flags.out, 'head.json')} and head.bin`);
+      console.log(
+        `      ${result.manifestPath} (model ${flags.id}@${result.head.weights.sha256.slice(0, 12)})`,
+      );
+      console.log(`      ${result.splitFiles.validation}`);
+      console.log(
+        `evaluate: fever eval retrieval --labels ${result.splitFiles.validation} --root ${flags.root ?? join(flags.labels, '..')} --model ${result.manifestPath}`,
+      );
+    });
+}
+
+function parse(name: string, value: string, ok: (n: number) => boolean, rule: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !ok(n)) {
+    throw new InputError('BAD_FLAG', `--${name} ${rule}, got '${value}'`);
+  }
+  return n;
+}
+const intFlag = (name: string, value: string, min: number) =>
+  parse(name, value, (n) => Number.isInteger(n) && n >= min, `must be a whole number ≥ ${min}`);
+const positive = (name: string, value: string) => parse(name, value, (n) => n > 0, 'must be > 0');
+const nonNegative = (name: string, value: string) => parse(name, value, (n) => n >= 0, 'must be ≥ 0');
+const share = (name: string, value: string) =>
+  parse(name, value, (n) => n > 0 && n < 1, 'must lie between 0 and 1');

@@ -1,0 +1,125 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeImage, Encoder, type ExpressionHead, readHeadFiles } from '@fever/encoder';
+import { sharedData } from '@fever/encoder/testing';
+import { readLabels } from '@fever/eval';
+import { afterAll, describe, expect, it } from 'vitest';
+import { trunkFeatures } from './features.ts';
+import { runHeadTraining } from './run.ts';
+
+const fer = sharedData('fer2013_train');
+const work = mkdtempSync(join(tmpdir(), 'fever-train-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The head in plain loops, independent of both the trainer's Gemm and onnxruntime's graph. */
+function applyHead(head: ExpressionHead, x: Float32Array): Float32Array {
+  let h = x;
+  for (const layer of head.layers) {
+    const y = Float32Array.from(layer.bias);
+    for (let k = 0; k < layer.inputs; k++)
+      for (let j = 0; j < layer.outputs; j++) y[j] = y[j]! + h[k]! * layer.weight[k * layer.outputs + j]!;
+    if (layer.activation === 'relu') for (let j = 0; j < y.length; j++) y[j] = Math.max(0, y[j]!);
+    h = y;
+  }
+  const norm = Math.hypot(...h);
+  return h.map((v) => v / norm);
+}
+
+describe.skipIf(!fer)('fever train head on FER2013 crops', () => {
+  // 24 faces per label: small enough for a test, enough for every label in every split.
+  const labels = join(work, 'labels.csv');
+  const rows = readFileSync(join(fer!, 'labels.csv'), 'utf8').trim().split('\n');
+  const perLabel = new Map<string, number>();
+  const picked = rows.slice(1).filter((row) => {
+    const label = row.split(',')[1]!;
+    const n = perLabel.get(label) ?? 0;
+    perLabel.set(label, n + 1);
+    return n < 24;
+  });
+  writeFileSync(labels, `${rows[0]}\n${picked.join('\n')}\n`);
+  const options = {
+    labels,
+    root: fer!,
+    id: 'test-head',
+    input: 'grid' as const,
+    loss: 'cosface' as const,
+    hidden: [32],
+    dims: 8,
+    epochs: 3,
+    batchSize: 32,
+    learningRate: 1e-3,
+    weightDecay: 1e-3,
+    scale: 16,
+    margin: 0.2,
+    seed: 4,
+    validation: 0.25,
+    monitor: 0.2,
+    cacheDir: join(work, 'cache'),
+    encoder: { threads: 1 },
+  };
+
+  it('holds out a validation split, writes the head and a model whose ONNX head equals the trained one', async () => {
+    const out = join(work, 'a');
+    const result = await runHeadTraining({ ...options, out });
+    expect(result.counts).toEqual({ train: 98, monitor: 28, validation: 42, unreadable: 0 });
+
+    const train = await readLabels(result.splitFiles.train, { root: fer! });
+    const validation = await readLabels(result.splitFiles.validation, { root: fer! });
+    expect(validation).toHaveLength(42);
+    const held = new Set(validation.map((i) => i.path));
+    expect(train.filter((i) => held.has(i.path))).toEqual([]);
+    expect(train.length + validation.length).toBe(picked.length);
+
+    const { head, file } = await readHeadFiles(out);
+    expect(file.id).toBe('test-head');
+    expect(head.layers.map((l) => [l.inputs, l.outputs])).toEqual([
+      [2304, 32],
+      [32, 8],
+    ]);
+
+    // The composed ONNX model embeds held-out crops exactly like the head applied to the
+    // trunk features it was trained on, and keeps face-api's probabilities.
+    const features = await trunkFeatures(validation.slice(0, 8), {
+      input: 'grid',
+      workDir: join(work, 'features'),
+      cacheDir: null,
+    });
+    const composed = await Encoder.create({ expressionModel: result.manifestPath, threads: 1 });
+    const original = await Encoder.create({ threads: 1 });
+    try {
+      expect(composed.model.id).toBe('test-head');
+      expect(composed.model.version).toContain(file.weights.sha256.slice(0, 12));
+      expect(composed.model.embeddingDims).toBe(8);
+      const images = await Promise.all(validation.slice(0, 8).map((i) => decodeImage(i.file)));
+      const mine = await composed.embedCrops(images);
+      const theirs = await original.embedCrops(images);
+      let embeddingDiff = 0;
+      let probsDiff = 0;
+      mine.forEach((face, i) => {
+        const expected = applyHead(head, features.features.subarray(i * 2304, (i + 1) * 2304));
+        expect(face.embedding).toHaveLength(8);
+        face.embedding.forEach((v, j) => {
+          embeddingDiff = Math.max(embeddingDiff, Math.abs(v - expected[j]!));
+        });
+        face.probs!.forEach((p, j) => {
+          probsDiff = Math.max(probsDiff, Math.abs(p - theirs[i]!.probs![j]!));
+        });
+        expect(face.label).toBe(theirs[i]!.label);
+      });
+      expect(embeddingDiff).toBeLessThan(1e-4);
+      expect(probsDiff).toBeLessThan(1e-5);
+    } finally {
+      await composed.close();
+      await original.close();
+    }
+  });
+
+  it('gives the same head bytes for the same seed, and other bytes for another seed', async () => {
+    const again = await runHeadTraining({ ...options, out: join(work, 'b') });
+    const first = JSON.parse(readFileSync(join(work, 'a', 'head.json'), 'utf8'));
+    expect(again.head.weights.sha256).toBe(first.weights.sha256);
+    const other = await runHeadTraining({ ...options, seed: 5, out: join(work, 'c') });
+    expect(other.head.weights.sha256).not.toBe(first.weights.sha256);
+  });
+});

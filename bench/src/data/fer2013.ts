@@ -1,8 +1,8 @@
 /**
  * Real face embeddings for the vector benchmarks: the bundled expression model run over the
  * FER2013 training crops (../shared/data/fer2013_train: 28 709 48×48 greyscale JPEG faces, listed
- * by label in its labels.csv), cached under .fever/bench-embeddings/ so later runs skip the encoder (~2 min on
- * two cores). Rows are shuffled with a fixed seed: the folders are sorted by label, and a
+ * by label in its labels.csv), cached under .fever/bench-embeddings/ so later runs skip the encoder (~4 min
+ * on two cores). Rows are shuffled with a fixed seed: the folders are sorted by label, and a
  * held-out query set taken from the end must not be all one expression.
  */
 import { existsSync } from 'node:fs';

@@ -10,8 +10,8 @@
  *
  * The rows measure a server in its steady state: each phase starts with `--warmup` seconds of
  * by-id queries at concurrency 8 (the same random ids), which fill what a running server has
- * warm — PGlite's buffer cache (its first read of a page costs ~0.2 ms), SearchService's row
- * cache, the JIT. Those first seconds after the start are reported on their own.
+ * warm: PGlite's buffer cache (pages it has not cached yet are read slowly), SearchService's
+ * row cache, the JIT. Those first seconds after the start are reported on their own.
  *
  * Data: `--faces` synthetic faces, 256-d unit vectors, 50 per image, random labels and detection
  * scores, plus the real faces of face-api's sample photos, in the embedded mode (PGlite +

@@ -1,15 +1,15 @@
 /**
  * Real face embeddings for the vector benchmarks: the bundled expression model run over the
- * FER2013 training crops (../shared/data/fer2013_train: 28 709 48×48 greyscale JPEG faces, listed
- * by label in its labels.csv), cached under .fever/bench-embeddings/ so later runs skip the encoder (~4 min
- * on two cores). Rows are shuffled with a fixed seed: the folders are sorted by label, and a
- * held-out query set taken from the end must not be all one expression.
+ * FER2013 training crops (../shared/data/fer2013_train: 28 709 48×48 greyscale JPEG faces,
+ * listed by label in its labels.csv), cached under .fever/bench-embeddings/ so that later runs
+ * skip the encoder (~4 min on two cores). Rows are shuffled with a fixed seed: the list is sorted
+ * by label, and a held-out query set taken from its end must not be all one expression.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeImage, Encoder } from '@fever/encoder';
+import { DEFAULT_EXPRESSION_MANIFEST, decodeImage, Encoder } from '@fever/encoder';
 import { sharedData } from '@fever/encoder/testing';
 import { prng } from '@fever/vectors/testing';
 
@@ -27,10 +27,18 @@ export interface Embeddings {
 export async function fer2013Embeddings(): Promise<Embeddings> {
   const meta = join(CACHE_DIR, 'fer2013_train.json');
   const raw = join(CACHE_DIR, 'fer2013_train.f32');
+  const manifest = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) as {
+    id: string;
+    version: string;
+  };
   if (existsSync(meta) && existsSync(raw)) {
-    const { dims, count, model } = JSON.parse(await readFile(meta, 'utf8')) as Omit<Embeddings, 'vectors'>;
-    const bytes = await readFile(raw);
-    return { vectors: new Float32Array(bytes.buffer, bytes.byteOffset, count * dims), dims, count, model };
+    const cached = JSON.parse(await readFile(meta, 'utf8')) as Omit<Embeddings, 'vectors'>;
+    // Embeddings of another model version are not this model's: embed again.
+    if (cached.model === `${manifest.id}@${manifest.version}`) {
+      const bytes = await readFile(raw);
+      const vectors = new Float32Array(bytes.buffer, bytes.byteOffset, cached.count * cached.dims);
+      return { ...cached, vectors };
+    }
   }
   const root = sharedData('fer2013_train');
   if (!root) throw new Error('the FER2013 crops (../shared/data/fer2013_train) are not here');

@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { composeHeadModel, type EncoderOptions, type HeadFile, writeHeadFiles } from '@fever/encoder';
 import { InputError } from '@fever/errors';
 import { type LabelledImage, readLabels } from '@fever/eval';
-import { trunkFeatures } from './features.ts';
+import { type FeatureSet, trunkFeatures } from './features.ts';
 import { Gemm } from './gemm.ts';
 import { precisionAtK } from './monitor.ts';
 import { stratifiedSplit } from './split.ts';
@@ -83,12 +83,14 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
     },
   };
   const t0 = performance.now();
+  // One pass over every image: the trunk model and the cache are loaded once, then split.
+  const all = await trunkFeatures([...fit, ...monitor, ...validation], featureOptions);
   const sets = {
-    fit: await trunkFeatures(fit, featureOptions),
-    monitor: await trunkFeatures(monitor, featureOptions),
-    validation: await trunkFeatures(validation, featureOptions),
+    fit: subset(all, fit),
+    monitor: subset(all, monitor),
+    validation: subset(all, validation),
   };
-  const unreadable = Object.values(sets).flatMap((s) => s.failures);
+  const unreadable = all.failures;
   for (const f of unreadable.slice(0, 5)) say(`skipped ${f.path}: ${f.message} [${f.code}]`);
   if (unreadable.length > 5) say(`… ${unreadable.length - 5} more unreadable images skipped`);
   const featureSeconds = (performance.now() - t0) / 1000;
@@ -174,6 +176,17 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
   } finally {
     await gemm.close();
   }
+}
+
+/** The rows of `all` that belong to `part` (unreadable images have none), in `all`'s order. */
+function subset(all: FeatureSet, part: readonly LabelledImage[]): FeatureSet {
+  const wanted = new Set(part);
+  const rows = all.items.flatMap((item, row) => (wanted.has(item) ? [row] : []));
+  const features = new Float32Array(rows.length * all.dims);
+  rows.forEach((row, i) => {
+    features.set(all.features.subarray(row * all.dims, (row + 1) * all.dims), i * all.dims);
+  });
+  return { items: rows.map((row) => all.items[row]!), features, dims: all.dims, failures: [] };
 }
 
 function labelsCsv(items: readonly LabelledImage[], root: string): string {

@@ -19,7 +19,8 @@
  * again). `--data=clustered` (default): vectors around 1 000 centres, structure like real face
  * embeddings have; `--data=random`: uniform on the sphere, the worst case for HNSW. The server
  * and the in-process runtime use the configured HNSW beam (FEVER_VECTOR_EF_SEARCH, if set in the
- * environment, else the config default). Then a breakdown of one query's time by stage (wall and
+ * environment, else the config default; FEVER_VECTOR_DTYPE picks the graph's storage type when the
+ * data set is built). Then a breakdown of one query's time by stage (wall and
  * CPU time), and the vector search alone at other beam widths (`--ef=768,256,128,64,32`) with its
  * recall@10 against an exact scan. Results: bench/results/query.json.
  */
@@ -73,6 +74,7 @@ function benchEnv(dataDir: string): Record<string, string> {
     FEVER_LOG_LEVEL: 'warn',
     FEVER_DEVICE: 'cpu',
     FEVER_VECTOR_EF_SEARCH: process.env.FEVER_VECTOR_EF_SEARCH ?? '',
+    FEVER_VECTOR_DTYPE: process.env.FEVER_VECTOR_DTYPE ?? '',
   };
 }
 
@@ -89,9 +91,13 @@ export default async function queryBench(args: string[]): Promise<void> {
   const warmup = Number(arg(args, 'warmup', '20'));
   const levels = arg(args, 'concurrency', '1,8,32').split(',').map(Number);
   const dataDir = join(REPO, '.fever', `bench-query-${data}-${faces}`);
-  const efSearch = configFor(dataDir).vectorEfSearch;
+  const { vectorEfSearch: efSearch, vectorDtype: dtype } = configFor(dataDir);
   const marker = join(dataDir, 'bench-ready.json');
-  if (args.includes('--rebuild') || !existsSync(marker)) await buildDataset(dataDir, faces, data, marker);
+  const built = existsSync(marker)
+    ? (JSON.parse(await readFile(marker, 'utf8')) as { ids: string[]; dtype?: string })
+    : undefined;
+  // A data set built with another graph type would measure that type: build it again.
+  if (args.includes('--rebuild') || built?.dtype !== dtype) await buildDataset(dataDir, faces, data, marker);
   const { ids } = JSON.parse(await readFile(marker, 'utf8')) as { ids: string[] };
   const photo = await onePixelMegaPhoto();
   const rows: Row[] = [];
@@ -156,7 +162,7 @@ export default async function queryBench(args: string[]): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(
     `\nquery API, ${faces.toLocaleString('en')} synthetic faces (${data} vectors) + the sample photos' faces, ` +
-      `HNSW ef ${efSearch}, k=${K}, ${duration} s per row`,
+      `HNSW ef ${efSearch}, ${dtype} graph (new data sets), k=${K}, ${duration} s per row`,
   );
   console.log(`machine: ${machine}`);
   console.log(`by-upload photo: ${photo.length} bytes JPEG, ${PHOTO.width}×${PHOTO.height}\n`);
@@ -177,6 +183,7 @@ export default async function queryBench(args: string[]): Promise<void> {
     faces,
     data,
     efSearch,
+    dtype,
     k: K,
     duration,
     warmup,
@@ -282,7 +289,7 @@ async function buildDataset(dataDir: string, count: number, data: Data, marker: 
       if (i % 200 === 0) process.stderr.write(`\rbuilding: ${made.toLocaleString('en')} faces`);
     }
     await flush();
-    await writeFile(marker, JSON.stringify({ faces: count, data, ids }));
+    await writeFile(marker, JSON.stringify({ faces: count, data, dtype: runtime.config.vectorDtype, ids }));
     process.stderr.write(
       `\rbuilt ${count.toLocaleString('en')} faces in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
     );

@@ -57,7 +57,12 @@ export function vectorStoreConfig(config: Config): VectorStoreConfig {
         batchSize: config.upsertBatchSize,
         efSearch: config.vectorEfSearch,
       }
-    : { kind: 'embedded', dir: join(config.dataDir, 'vectors'), efSearch: config.vectorEfSearch };
+    : {
+        kind: 'embedded',
+        dir: join(config.dataDir, 'vectors'),
+        efSearch: config.vectorEfSearch,
+        dtype: config.vectorDtype,
+      };
 }
 
 /** The encoder, created on first call (it loads two ONNX models) and shared afterwards. */

@@ -34,6 +34,7 @@ describe('parseConfig', () => {
       port: 8080,
       upsertBatchSize: 128,
       vectorEfSearch: 64,
+      vectorDtype: 'i8',
       corsOrigins: [],
       maxUploadBytes: 16 * 1024 * 1024,
       indexRoots: [],
@@ -81,8 +82,10 @@ describe('parseConfig', () => {
       FEVER_THREADS: 'many',
       FEVER_PORT: '70000',
       FEVER_VECTOR_EF_SEARCH: '0',
+      FEVER_VECTOR_DTYPE: 'f64',
     });
     expect(err.message).toContain("FEVER_DEVICE must be one of auto|cpu|cuda (got 'gpu')");
+    expect(err.message).toContain("FEVER_VECTOR_DTYPE must be one of f32|f16|i8 (got 'f64')");
     expect(err.message).toContain("FEVER_THREADS must be a whole number (got 'many')");
     expect(err.message).toContain("FEVER_PORT must be at most 65535 (got '70000')");
     expect(err.message).toContain("FEVER_VECTOR_EF_SEARCH must be at least 1 (got '0')");

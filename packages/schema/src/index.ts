@@ -76,6 +76,8 @@ export {
   type RuntimeMode,
   redactConfig,
   runtimeMode,
+  VECTOR_DTYPES,
+  type VectorDtype,
 } from './config.ts';
 export {
   CONFIG_END,

@@ -55,7 +55,10 @@ const INITIAL_SLOTS = 1024;
 export class MemCollection {
   readonly meta: CollectionMeta;
   readonly index: Index;
-  /** f32 for dtype f32; f16 bits for f16/i8 (an i8 copy would make re-scoring pointless). */
+  /**
+   * Every vector, for `get`, re-scoring and exact scans: f32 for f32 and i8 (exact scans then run
+   * on usearch's SIMD kernel, 6× a JS loop over f16), f16 bits for f16 (the smallest store).
+   */
   private slab: Float32Array | Uint16Array;
   private capacity = 0;
   private readonly ids: (string | undefined)[] = [];
@@ -81,7 +84,7 @@ export class MemCollection {
       expansion_search: 16,
       multi: false,
     });
-    this.slab = meta.dtype === 'f32' ? new Float32Array(0) : new Uint16Array(0);
+    this.slab = meta.dtype === 'f16' ? new Uint16Array(0) : new Float32Array(0);
   }
 
   get size(): number {
@@ -116,6 +119,11 @@ export class MemCollection {
       for (let i = 0; i < dims; i++) out[i] = table[this.slab[off + i]!]!;
     }
     return out;
+  }
+
+  /** Bytes per number of the stored copies (snapshot's vectors.bin). */
+  get slabBytesPerValue(): 2 | 4 {
+    return this.slab instanceof Float32Array ? 4 : 2;
   }
 
   /** Raw slab bytes for slots [0, highWater), for snapshots. */
@@ -201,11 +209,23 @@ export class MemCollection {
     this.indexPayload(slot);
   }
 
-  /** After restorePoint calls: adopt the snapshot's slab and rebuild the free list. */
-  finishRestore(highWater: number, slab: Uint8Array): void {
+  /**
+   * After restorePoint calls: adopt the snapshot's slab and rebuild the free list. An i8 snapshot
+   * written before i8 collections kept f32 copies holds f16 bits (`bytesPerValue` 2): decoded.
+   */
+  finishRestore(highWater: number, slab: Uint8Array, bytesPerValue: 2 | 4): void {
     this.highWaterMark = highWater;
     this.ensureCapacity(highWater);
-    new Uint8Array(this.slab.buffer, this.slab.byteOffset, slab.byteLength).set(slab);
+    if (bytesPerValue === this.slabBytesPerValue) {
+      new Uint8Array(this.slab.buffer, this.slab.byteOffset, slab.byteLength).set(slab);
+    } else if (bytesPerValue === 2 && this.slab instanceof Float32Array) {
+      const bits = new Uint16Array(slab.byteLength / 2);
+      new Uint8Array(bits.buffer).set(slab);
+      const table = f16ToF32Table();
+      for (let i = 0; i < bits.length; i++) this.slab[i] = table[bits[i]!]!;
+    } else {
+      throw new Error(`cannot restore ${bytesPerValue}-byte vectors into a ${this.meta.dtype} collection`);
+    }
     this.free = [];
     for (let s = highWater - 1; s >= 0; s--) if (this.ids[s] === undefined) this.free.push(s);
   }

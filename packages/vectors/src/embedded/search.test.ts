@@ -1,4 +1,7 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { f32ToF16 } from '../math.ts';
 import {
   bruteForceTopK,
   clusteredUnitVectors,
@@ -16,11 +19,12 @@ describe('embedded store quantisation', () => {
   const data = randomUnitVectors(n, dims, 11);
   const queries = randomUnitVectors(30, dims, 12);
 
+  // f16 keeps f16 copies of the vectors, i8 f32 ones.
   for (const [dtype, tolerance] of [
     ['f16', 1e-3],
-    ['i8', 1e-3],
+    ['i8', 1e-6],
   ] as [Dtype, number][]) {
-    it(`${dtype}: recall@10 ≥ 0.98 (re-scored from f16 copies), vectors kept to ${tolerance}, reloads`, async () => {
+    it(`${dtype}: recall@10 ≥ 0.98 (re-scored from the copies), vectors kept to ${tolerance}, reloads`, async () => {
       const dir = tempDir();
       // Random data needs the wide beam (see RANDOM_DATA_EF_SEARCH), as in the contract suite.
       const efSearch = RANDOM_DATA_EF_SEARCH;
@@ -46,6 +50,37 @@ describe('embedded store quantisation', () => {
       await store.close();
     }, 60_000);
   }
+
+  it('reads an i8 snapshot written when i8 collections kept f16 copies', async () => {
+    const dir = tempDir();
+    let store = await EmbeddedVectorStore.open({
+      dir,
+      dtype: 'i8',
+      efSearch: RANDOM_DATA_EF_SEARCH,
+      fsync: false,
+    });
+    await store.ensureCollection({ name: 'old', dims, distance: 'cosine' });
+    await store.upsert('old', points(data, dims, 0, 1_000));
+    await store.close(); // writes a snapshot
+    const snap = join(
+      dir,
+      'collections',
+      'old',
+      `snap-${(await readFile(join(dir, 'collections', 'old', 'CURRENT'), 'utf8')).trim()}`,
+    );
+    const f32 = new Float32Array(new Uint8Array(await readFile(join(snap, 'vectors.bin'))).buffer);
+    expect(f32.length).toBe(1_000 * dims);
+    await writeFile(join(snap, 'vectors.bin'), new Uint8Array(Uint16Array.from(f32, f32ToF16).buffer));
+
+    store = await EmbeddedVectorStore.open({ dir, efSearch: RANDOM_DATA_EF_SEARCH });
+    const [p] = await store.get('old', [testId(7)]);
+    const worst = Math.max(...p!.vector.map((x, j) => Math.abs(x - data[7 * dims + j]!)));
+    expect(worst).toBeGreaterThan(0); // decoded from f16 bits, not the f32 file
+    expect(worst).toBeLessThanOrEqual(1e-3);
+    const [hit] = await store.search('old', data.slice(7 * dims, 8 * dims), { k: 1, exact: true });
+    expect(hit!.id).toBe(testId(7));
+    await store.close();
+  });
 });
 
 describe('embedded filtered search on the graph path', () => {
@@ -116,28 +151,36 @@ describe('embedded batched search', () => {
 });
 
 describe('embedded exact scan', () => {
-  it('skips deleted and excluded points and matches brute force over the rest', async () => {
-    const dims = 32;
-    const n = 2_000;
-    const data = randomUnitVectors(n, dims, 31);
-    const store = await EmbeddedVectorStore.open({ dir: tempDir(), fsync: false });
-    await store.ensureCollection({ name: 'x', dims, distance: 'cosine' });
-    await store.upsert('x', points(data, dims, 0, n));
-    const query = randomUnitVectors(1, dims, 32);
-    const before = bruteForceTopK(data, dims, query, 30);
-    const deleted = new Set(before.slice(0, 10).map((t) => t.row)); // the 10 best are gone
-    await store.deleteByIds(
-      'x',
-      [...deleted].map((r) => testId(r)),
-    );
-    const excluded = before.slice(10, 13).map((t) => testId(t.row));
-    const alive = (r: number) => !deleted.has(r) && !excluded.includes(testId(r));
-    const truth = bruteForceTopK(data, dims, query, 10, alive);
-    for (const filter of [undefined, { minScore: 0 }]) {
-      const hits = await store.search('x', query, { k: 10, exact: true, excludeIds: excluded, filter });
-      expect(hits.map((h) => h.id)).toEqual(truth.map((t) => testId(t.row)));
-      for (const [i, h] of hits.entries()) expect(h.score).toBeCloseTo(truth[i]!.score, 5);
-    }
-    await store.close();
-  });
+  // f32 and i8 scan their f32 copies on usearch's kernel, f16 its f16 copies in JS (scores to ~1e-3).
+  it.each([
+    ['f32', 5],
+    ['i8', 5],
+    ['f16', 3],
+  ] as [Dtype, number][])(
+    '%s: skips deleted and excluded points and matches brute force over the rest',
+    async (dtype, digits) => {
+      const dims = 32;
+      const n = 2_000;
+      const data = randomUnitVectors(n, dims, 31);
+      const store = await EmbeddedVectorStore.open({ dir: tempDir(), dtype, fsync: false });
+      await store.ensureCollection({ name: 'x', dims, distance: 'cosine' });
+      await store.upsert('x', points(data, dims, 0, n));
+      const query = randomUnitVectors(1, dims, 32);
+      const before = bruteForceTopK(data, dims, query, 30);
+      const deleted = new Set(before.slice(0, 10).map((t) => t.row)); // the 10 best are gone
+      await store.deleteByIds(
+        'x',
+        [...deleted].map((r) => testId(r)),
+      );
+      const excluded = before.slice(10, 13).map((t) => testId(t.row));
+      const alive = (r: number) => !deleted.has(r) && !excluded.includes(testId(r));
+      const truth = bruteForceTopK(data, dims, query, 10, alive);
+      for (const filter of [undefined, { minScore: 0 }]) {
+        const hits = await store.search('x', query, { k: 10, exact: true, excludeIds: excluded, filter });
+        expect(hits.map((h) => h.id)).toEqual(truth.map((t) => testId(t.row)));
+        for (const [i, h] of hits.entries()) expect(h.score).toBeCloseTo(truth[i]!.score, digits);
+      }
+      await store.close();
+    },
+  );
 });

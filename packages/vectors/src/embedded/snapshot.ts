@@ -8,7 +8,7 @@ import { fsyncDir, fsyncFile } from './fsutil.ts';
 /**
  * A snapshot is one directory holding the whole collection state at one moment:
  *   index.usearch   the HNSW graph (usearch's own format)
- *   vectors.bin     the stored vectors, slot-major, f32 or f16 bits
+ *   vectors.bin     the stored vectors, slot-major: f32 (f32 and i8 graphs) or f16 bits (f16)
  *   points.ndjson   a header line, then [slot, id, payload] per live point
  * It is written under a temporary name and only becomes current by an atomic rename of the
  * CURRENT pointer (see durable-collection.ts), so a crash never leaves a half snapshot in use.
@@ -89,10 +89,12 @@ export async function readSnapshot(dir: string, col: MemCollection): Promise<voi
   if (header.dims !== col.meta.dims || header.dtype !== col.meta.dtype) throw corrupt('dims/dtype differ');
 
   const slab = await readFile(join(dir, 'vectors.bin'));
-  const bytesPer = col.meta.dtype === 'f32' ? 4 : 2;
-  if (slab.length !== header.highWater * col.meta.dims * bytesPer)
+  const values = header.highWater * col.meta.dims;
+  // i8 collections kept f16 copies before they kept f32 ones: both are read.
+  const bytesPer = slab.length === values * col.slabBytesPerValue ? col.slabBytesPerValue : 2;
+  if (slab.length !== values * bytesPer || (bytesPer === 2 && col.meta.dtype === 'f32'))
     throw corrupt('vectors.bin has the wrong size');
-  col.finishRestore(header.highWater, slab);
+  col.finishRestore(header.highWater, slab, bytesPer);
 
   try {
     col.index.load(join(dir, 'index.usearch'));

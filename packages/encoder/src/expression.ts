@@ -5,7 +5,6 @@ import type { LoadedModel, ModelManifest } from './manifest.ts';
 import {
   centredSquare,
   channelCount,
-  type InputSpec,
   inputLength,
   inputSpecOf,
   type PixelRect,
@@ -62,10 +61,31 @@ export function l2Normalize(v: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * The network input for face crops, cropped, resized and normalised as the manifest says: what
+ * `ExpressionModel.embed` feeds the model, for callers that run a model of their own on it
+ * (the trainer's truncated trunk).
+ */
+export function expressionInput(
+  crops: readonly FaceCrop[],
+  manifest: ModelManifest,
+): { data: Float32Array; dims: number[] } {
+  const spec = inputSpecOf(manifest);
+  const per = inputLength(spec);
+  const data = new Float32Array(per * crops.length);
+  crops.forEach(({ image, region }, i) => {
+    const canvas = manifest.input.crop === 'square-centre' ? centredSquare(region) : stretched(region);
+    resizeNormalizeInto(image, region, canvas, spec, data, i * per);
+  });
+  const [h, w] = spec.size;
+  const c = channelCount(spec);
+  const dims = spec.layout === 'NCHW' ? [crops.length, c, h, w] : [crops.length, h, w, c];
+  return { data, dims };
+}
+
 /** An expression model (the default face-api net or a user's manifest model) on onnxruntime. */
 export class ExpressionModel {
   readonly manifest: ModelManifest;
-  private readonly spec: InputSpec;
 
   constructor(
     private readonly session: ort.InferenceSession,
@@ -74,7 +94,6 @@ export class ExpressionModel {
     readonly batchSize: number,
   ) {
     this.manifest = model.manifest;
-    this.spec = inputSpecOf(model.manifest);
   }
 
   get dims(): number {
@@ -103,15 +122,7 @@ export class ExpressionModel {
   }
 
   private prepare(crops: FaceCrop[]): ort.Tensor {
-    const per = inputLength(this.spec);
-    const data = new Float32Array(per * crops.length);
-    crops.forEach(({ image, region }, i) => {
-      const canvas = this.manifest.input.crop === 'square-centre' ? centredSquare(region) : stretched(region);
-      resizeNormalizeInto(image, region, canvas, this.spec, data, i * per);
-    });
-    const [h, w] = this.spec.size;
-    const c = channelCount(this.spec);
-    const dims = this.spec.layout === 'NCHW' ? [crops.length, c, h, w] : [crops.length, h, w, c];
+    const { data, dims } = expressionInput(crops, this.manifest);
     return new ort.Tensor('float32', data, dims);
   }
 

@@ -1,4 +1,9 @@
-export { type ConvertedModel, composeHeadModel } from './convert/face-api.ts';
+export {
+  type ConvertedModel,
+  composeHeadModel,
+  expressionBlockTensors,
+  expressionTrunkPrefixModel,
+} from './convert/face-api.ts';
 export {
   type HeadFile,
   type LoadedHead,
@@ -7,10 +12,14 @@ export {
   writeHeadFiles,
 } from './convert/head-files.ts';
 export {
+  DENSE_BLOCK_SHAPES,
+  DENSE_BLOCKS,
+  type DenseBlockName,
   type ExpressionHead,
   HEAD_INPUT_DIMS,
   type HeadInput,
   type HeadLayer,
+  type TrunkTensor,
 } from './convert/networks.ts';
 export {
   DEFAULT_MAX_PIXELS,
@@ -30,7 +39,7 @@ export {
   type Face,
 } from './encoder.ts';
 export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
-export { l2Normalize } from './expression.ts';
+export { expressionInput, type FaceCrop, l2Normalize } from './expression.ts';
 export {
   loadModel,
   type ModelManifest,

@@ -58,13 +58,22 @@ export class Dense {
   constructor(
     readonly inputs: number,
     readonly outputs: number,
-    random: Random,
+    /** A seeded source for a fresh layer, or the weights to start from (a pretrained layer). */
+    init: Random | { weight: Float32Array; bias: Float32Array },
   ) {
     this.weight = new Float32Array(inputs * outputs);
     this.bias = new Float32Array(outputs);
-    // He initialisation (uniform), suited to the ReLU that follows hidden layers.
-    const limit = Math.sqrt(6 / inputs);
-    for (let i = 0; i < this.weight.length; i++) this.weight[i] = (random.float() * 2 - 1) * limit;
+    if ('weight' in init) {
+      if (init.weight.length !== this.weight.length || init.bias.length !== outputs) {
+        throw new Error(`Dense ${inputs}→${outputs}: initial weights have the wrong size`);
+      }
+      this.weight.set(init.weight);
+      this.bias.set(init.bias);
+    } else {
+      // He initialisation (uniform), suited to the ReLU that follows hidden layers.
+      const limit = Math.sqrt(6 / inputs);
+      for (let i = 0; i < this.weight.length; i++) this.weight[i] = (init.float() * 2 - 1) * limit;
+    }
     this.gradWeight = new Float32Array(this.weight.length);
     this.gradBias = new Float32Array(outputs);
     this.adamWeight = new AdamSlot(this.weight.length);
@@ -74,6 +83,11 @@ export class Dense {
   /** dLoss/dW of the last backward pass. */
   get weightGradient(): Float32Array {
     return this.gradWeight;
+  }
+
+  /** dLoss/db of the last backward pass. */
+  get biasGradient(): Float32Array {
+    return this.gradBias;
   }
 
   /** y[n, out] = x[n, in] · W + b */

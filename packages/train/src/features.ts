@@ -26,6 +26,8 @@ export interface FeatureOptions {
   /** Embedding cache folder; null keeps nothing. */
   cacheDir: string | null;
   encoder?: Omit<EncoderOptions, 'expressionModel'>;
+  /** sha256 per file when the caller has hashed them already (hashImages); else hashed here. */
+  hashes?: Awaited<ReturnType<typeof hashImages>>;
   onProgress?: (phase: 'hash' | 'features', done: number, total: number) => void;
 }
 
@@ -47,10 +49,12 @@ export async function trunkFeatures(
   const handle = await ModelHandle.load(model.manifestPath, options.encoder ?? {});
   try {
     const progress = options.onProgress ?? (() => {});
-    const hashes = await hashImages(
-      items.map((i) => i.file),
-      (done) => progress('hash', done, items.length),
-    );
+    const hashes =
+      options.hashes ??
+      (await hashImages(
+        items.map((i) => i.file),
+        (done) => progress('hash', done, items.length),
+      ));
     const cache = await EmbeddingCache.open(options.cacheDir, {
       modelId: handle.ref.id,
       modelVersion: handle.ref.version,

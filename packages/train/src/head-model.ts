@@ -68,8 +68,15 @@ export class HeadModel {
     return out;
   }
 
-  /** Back-propagates dLoss/dEmbeddings through the normalisation and every layer. */
-  async backward(pass: ForwardPass, gradEmbeddings: Float32Array): Promise<void> {
+  /**
+   * Back-propagates dLoss/dEmbeddings through the normalisation and every layer; returns
+   * dLoss/dInput when `needInputGrad` (a fine-tuned trunk block below the head), else null.
+   */
+  async backward(
+    pass: ForwardPass,
+    gradEmbeddings: Float32Array,
+    needInputGrad = false,
+  ): Promise<Float32Array | null> {
     const { n, embeddings, norms } = pass;
     const d = this.dims;
     // e = z / |z|  ⇒  dz = (de − e·(e·de)) / |z|
@@ -83,12 +90,13 @@ export class HeadModel {
     }
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const input = pass.inputs[l]!;
-      const dx = await this.layers[l]!.backward(this.gemm, input, grad, n, l > 0);
-      if (!dx) break;
+      const dx = await this.layers[l]!.backward(this.gemm, input, grad, n, l > 0 || needInputGrad);
+      if (l === 0) return dx;
       // Through the ReLU that produced this layer's input: zero where it was clipped.
-      for (let k = 0; k < dx.length; k++) if (input[k] === 0) dx[k] = 0;
-      grad = dx;
+      for (let k = 0; k < dx!.length; k++) if (input[k] === 0) dx![k] = 0;
+      grad = dx!;
     }
+    return null;
   }
 
   step(step: AdamStep): void {

@@ -1,12 +1,21 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeImage, Encoder, type ExpressionHead, readHeadFiles } from '@fever/encoder';
+import {
+  decodeImage,
+  Encoder,
+  type ExpressionHead,
+  expressionBlockTensors,
+  readHeadFiles,
+} from '@fever/encoder';
 import { sharedData } from '@fever/encoder/testing';
 import { readLabels } from '@fever/eval';
 import { afterAll, describe, expect, it } from 'vitest';
+import { gridPool, normalizeRows, TrainableDenseBlock } from './dense-block.ts';
 import { trunkFeatures } from './features.ts';
+import { Gemm } from './gemm.ts';
 import { runHeadTraining } from './run.ts';
+import { TrunkPrefix } from './trunk-maps.ts';
 
 const fer = sharedData('fer2013_train');
 const work = mkdtempSync(join(tmpdir(), 'fever-train-'));
@@ -52,6 +61,9 @@ describe.skipIf(!fer)('fever train head on FER2013 crops', () => {
     weightDecay: 1e-3,
     scale: 16,
     margin: 0.2,
+    fineTune: null,
+    trunkLearningRate: 1e-4,
+    mirror: true,
     seed: 4,
     validation: 0.25,
     monitor: 0.2,
@@ -121,5 +133,74 @@ describe.skipIf(!fer)('fever train head on FER2013 crops', () => {
     expect(again.head.weights.sha256).toBe(first.weights.sha256);
     const other = await runHeadTraining({ ...options, seed: 5, out: join(work, 'c') });
     expect(other.head.weights.sha256).not.toBe(first.weights.sha256);
+  });
+
+  it("fine-tunes dense3 with the head into one model: ONNX embeds like the JS block + head, probs stay face-api's", async () => {
+    const out = join(work, 'tuned');
+    const tuned = { ...options, fineTune: 'dense3' as const, epochs: 2, trunkLearningRate: 1e-3 };
+    const result = await runHeadTraining({ ...tuned, out });
+    expect(result.history).toHaveLength(2);
+    const { head, file } = await readHeadFiles(out);
+    expect(file.trunk?.map((t) => t.name).sort()).toEqual(
+      ['conv0', 'conv1', 'conv2', 'conv3'].flatMap((c) =>
+        ['bias', 'depthwise_filter', 'pointwise_filter'].map((p) => `dense3/${c}/${p}`),
+      ),
+    );
+    // Training moved the block away from face-api's weights.
+    const original = new Map((await expressionBlockTensors('dense3')).map((t) => [t.name, t.data]));
+    const moved = head.trunk!.filter((t) => t.data.some((v, i) => v !== original.get(t.name)![i]));
+    expect(moved.length).toBe(12);
+
+    const validation = (await readLabels(result.splitFiles.validation, { root: fer! })).slice(0, 8);
+    const images = await Promise.all(validation.map((i) => decodeImage(i.file)));
+    // The JS side from float32 dense2 maps (not the trainer's float16 copies): block, grid, head.
+    const prefix = await TrunkPrefix.load('dense2', 1);
+    const gemm = await Gemm.create(1);
+    const expected: Float32Array[] = [];
+    try {
+      const maps = await prefix.run(images);
+      const n = images.length;
+      const plane = 14 * 14;
+      const x = new Float32Array(maps.length);
+      for (let b = 0; b < n; b++)
+        for (let c = 0; c < 128; c++)
+          x.set(maps.subarray((b * 128 + c) * plane, (b * 128 + c + 1) * plane), (c * n + b) * plane);
+      const block = new TrainableDenseBlock(gemm, 'dense3', head.trunk!);
+      const pass = await block.forward(x, n);
+      const grid = normalizeRows(gridPool(pass.map, n, 7, 256), n, 2304).y;
+      for (let b = 0; b < n; b++) expected.push(applyHead(head, grid.subarray(b * 2304, (b + 1) * 2304)));
+    } finally {
+      await prefix.close();
+      await gemm.close();
+    }
+    const composed = await Encoder.create({ expressionModel: result.manifestPath, threads: 1 });
+    const faceApi = await Encoder.create({ threads: 1 });
+    try {
+      expect(composed.model.version).toContain(file.weights.sha256.slice(0, 12));
+      expect(composed.model.source).toMatch(/dense3 fine-tuned/);
+      const mine = await composed.embedCrops(images);
+      const theirs = await faceApi.embedCrops(images);
+      let embeddingDiff = 0;
+      let probsDiff = 0;
+      mine.forEach((face, i) => {
+        expect(face.embedding).toHaveLength(8);
+        face.embedding.forEach((v, j) => {
+          embeddingDiff = Math.max(embeddingDiff, Math.abs(v - expected[i]![j]!));
+        });
+        face.probs!.forEach((p, j) => {
+          probsDiff = Math.max(probsDiff, Math.abs(p - theirs[i]!.probs![j]!));
+        });
+        expect(face.label).toBe(theirs[i]!.label);
+      });
+      expect(embeddingDiff).toBeLessThan(1e-4);
+      expect(probsDiff).toBeLessThan(1e-5);
+    } finally {
+      await composed.close();
+      await faceApi.close();
+    }
+
+    // Deterministic: the same seed gives the same bytes (the second run reads the map cache).
+    const again = await runHeadTraining({ ...tuned, out: join(work, 'tuned-again') });
+    expect(again.head.weights.sha256).toBe(file.weights.sha256);
   });
 });

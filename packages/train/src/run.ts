@@ -1,13 +1,25 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { composeHeadModel, type EncoderOptions, type HeadFile, writeHeadFiles } from '@fever/encoder';
+import {
+  composeHeadModel,
+  DENSE_BLOCKS,
+  type EncoderOptions,
+  type ExpressionHead,
+  expressionBlockTensors,
+  type HeadFile,
+  writeHeadFiles,
+} from '@fever/encoder';
 import { InputError } from '@fever/errors';
-import { type LabelledImage, readLabels } from '@fever/eval';
+import { hashImages, type LabelledImage, readLabels } from '@fever/eval';
+import { TrainableDenseBlock } from './dense-block.ts';
+import { DepthwisePool } from './depthwise-pool.ts';
 import { type FeatureSet, trunkFeatures } from './features.ts';
 import { Gemm } from './gemm.ts';
 import { precisionAtK } from './monitor.ts';
 import { stratifiedSplit } from './split.ts';
 import { type EpochReport, type TrainOptions, trainHead } from './train.ts';
+import { trunkMaps } from './trunk-maps.ts';
+import { TunedModel, trainTuned } from './tuned-model.ts';
 
 export interface HeadTrainingOptions extends TrainOptions {
   /** CSV `path,label` with a header (FER2013-style crops: the whole image is the face). */
@@ -35,15 +47,23 @@ export interface HeadTrainingResult {
   history: EpochReport[];
   /** Quick leave-one-out precision@10 on the validation split: trunk feature vs learned head. */
   validationPrecisionAt10: { trunk: number; head: number };
-  seconds: { features: number; training: number };
+  /** Wall seconds: hashing and splitting, feature or map extraction, training (all epochs). */
+  seconds: { hashing: number; features: number; training: number };
 }
 
 /**
- * `fever train head`: split, extract trunk features, train, then write the head and the composed
- * model. The validation split is written out so `fever eval` can score exactly the held-out faces.
+ * `fever train head`: split, extract trunk features (or, with `fineTune`, the maps in front of the
+ * fine-tuned block), train, then write the head and the composed model. The validation split is
+ * written out so `fever eval` can score exactly the held-out faces.
  */
 export async function runHeadTraining(options: HeadTrainingOptions): Promise<HeadTrainingResult> {
   const say = options.onProgress ?? (() => {});
+  if (options.fineTune && options.input !== 'grid') {
+    throw new InputError(
+      'BAD_FLAG',
+      `--fine-tune trains the grid input; --input ${options.input} is not supported with it`,
+    );
+  }
   const items = await readLabels(options.labels, { root: options.root });
   const labelNames = [...new Set(items.map((i) => i.label))].sort();
   if (labelNames.length < 2) {
@@ -52,10 +72,33 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
       `${options.labels} has ${labelNames.length} label(s); training needs 2 or more`,
     );
   }
-  const { train, validation } = stratifiedSplit(items, options.validation, options.seed);
-  const { train: fit, validation: monitor } = stratifiedSplit(train, options.monitor, options.seed + 1);
+  let last = 0;
+  const throttled = (phase: string, done: number, total: number) => {
+    if (done === total || Date.now() - last > 2000) {
+      last = Date.now();
+      say(`${phase} ${done}/${total}`);
+    }
+  };
+  const t0 = performance.now();
+  // Content hashes first: byte-identical images stay on one side of every split, and key caches.
+  const hashes = await hashImages(
+    items.map((i) => i.file),
+    (done) => throttled('hash', done, items.length),
+  );
+  const hashSeconds = (performance.now() - t0) / 1000;
+  const contentKey = (item: LabelledImage) => {
+    const h = hashes.get(item.file);
+    return typeof h === 'string' ? h : undefined;
+  };
+  const { train, validation } = stratifiedSplit(items, options.validation, options.seed, contentKey);
+  const { train: fit, validation: monitor } = stratifiedSplit(
+    train,
+    options.monitor,
+    options.seed + 1,
+    contentKey,
+  );
   say(
-    `split: ${fit.length} train, ${monitor.length} monitor, ${validation.length} validation (seed ${options.seed})`,
+    `split: ${fit.length} train, ${monitor.length} monitor, ${validation.length} validation (seed ${options.seed}; identical images kept together)`,
   );
 
   const out = resolve(options.out);
@@ -69,58 +112,32 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
   await writeFile(splitFiles.train, labelsCsv(train, root));
   await writeFile(splitFiles.validation, labelsCsv(validation, root));
 
-  let last = 0;
-  const featureOptions = {
-    input: options.input,
-    workDir: join(out, 'trunk'),
-    cacheDir: options.cacheDir,
-    ...(options.encoder ? { encoder: options.encoder } : {}),
-    onProgress: (phase: string, done: number, total: number) => {
-      if (done === total || Date.now() - last > 2000) {
-        last = Date.now();
-        say(`${phase} ${done}/${total}`);
-      }
-    },
-  };
-  const t0 = performance.now();
-  // One pass over every image: the trunk model and the cache are loaded once, then split.
-  const all = await trunkFeatures([...fit, ...monitor, ...validation], featureOptions);
-  const sets = {
-    fit: subset(all, fit),
-    monitor: subset(all, monitor),
-    validation: subset(all, validation),
-  };
-  const unreadable = all.failures;
-  for (const f of unreadable.slice(0, 5)) say(`skipped ${f.path}: ${f.message} [${f.code}]`);
-  if (unreadable.length > 5) say(`… ${unreadable.length - 5} more unreadable images skipped`);
-  const featureSeconds = (performance.now() - t0) / 1000;
-  const labelsOf = (set: { items: LabelledImage[] }) =>
-    Int32Array.from(set.items.map((i) => labelNames.indexOf(i.label)));
-
-  const t1 = performance.now();
+  const labelsOf = (set: readonly LabelledImage[]) =>
+    Int32Array.from(set.map((i) => labelNames.indexOf(i.label)));
   const gemm = await Gemm.create(options.encoder?.threads ?? 0);
   try {
-    const trained = await trainHead(
-      gemm,
-      { features: sets.fit.features, labels: labelsOf(sets.fit) },
-      { features: sets.monitor.features, labels: labelsOf(sets.monitor) },
-      labelNames.length,
-      options,
-      (r) =>
-        say(
-          `epoch ${r.epoch}/${r.epochs}: loss ${r.loss.toFixed(4)}, monitor P@10 ${r.monitorPrecision.toFixed(4)} (${(r.ms / 1000).toFixed(1)} s)`,
-        ),
-    );
-    const trainingSeconds = (performance.now() - t1) / 1000;
-    const valLabels = labelsOf(sets.validation);
-    const validationPrecisionAt10 = {
-      trunk: precisionAtK(sets.validation.features, valLabels, sets.validation.dims),
-      head: precisionAtK(
-        await trained.model.embed(sets.validation.features, valLabels.length),
-        valLabels,
-        trained.model.dims,
-      ),
-    };
+    const trained = options.fineTune
+      ? await fineTuned(
+          options,
+          gemm,
+          { fit, monitor, validation },
+          hashes,
+          labelNames.length,
+          labelsOf,
+          throttled,
+          say,
+        )
+      : await frozen(
+          options,
+          gemm,
+          { fit, monitor, validation },
+          hashes,
+          labelNames.length,
+          labelsOf,
+          throttled,
+          say,
+        );
+    const { validationPrecisionAt10, counts } = trained;
     say(
       `validation P@10: head ${validationPrecisionAt10.head.toFixed(4)}, trunk ${options.input} features ${validationPrecisionAt10.trunk.toFixed(4)} (best epoch ${trained.bestEpoch})`,
     );
@@ -134,47 +151,212 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
       onProgress: _p,
       ...settings
     } = options;
-    const head = await writeHeadFiles(out, options.id, trained.model.toExpressionHead(), {
+    const expressionHead = trained.expressionHead;
+    const head = await writeHeadFiles(out, options.id, expressionHead, {
       settings,
       data: {
         labels: relative(process.cwd(), resolve(options.labels)),
         labelNames,
-        train: sets.fit.items.length,
-        monitor: sets.monitor.items.length,
-        validation: sets.validation.items.length,
-        unreadable: unreadable.length,
+        ...counts,
       },
       bestEpoch: trained.bestEpoch,
       validationPrecisionAt10,
+      seconds: { features: round(trained.seconds.features), training: round(trained.seconds.training) },
       history: trained.history.map((h) => ({
         epoch: h.epoch,
         loss: round(h.loss),
         monitorPrecisionAt10: round(h.monitorPrecision),
+        seconds: round(h.ms / 1000),
       })),
     });
-    const model = await composeHeadModel(
-      join(out, 'model'),
-      options.id,
-      trained.model.toExpressionHead(),
-      head.weights.sha256,
-    );
+    const model = await composeHeadModel(join(out, 'model'), options.id, expressionHead, head.weights.sha256);
     return {
       head,
       manifestPath: model.manifestPath,
       splitFiles,
+      counts,
+      bestEpoch: trained.bestEpoch,
+      history: trained.history,
+      validationPrecisionAt10,
+      seconds: { hashing: hashSeconds, ...trained.seconds },
+    };
+  } finally {
+    await gemm.close();
+  }
+}
+
+interface Parts {
+  fit: LabelledImage[];
+  monitor: LabelledImage[];
+  validation: LabelledImage[];
+}
+
+interface Trained {
+  expressionHead: ExpressionHead;
+  bestEpoch: number;
+  history: EpochReport[];
+  validationPrecisionAt10: { trunk: number; head: number };
+  counts: HeadTrainingResult['counts'];
+  seconds: { features: number; training: number };
+}
+
+type Progress = (phase: string, done: number, total: number) => void;
+
+const epochLine = (r: EpochReport) =>
+  `epoch ${r.epoch}/${r.epochs}: loss ${r.loss.toFixed(4)}, monitor P@10 ${r.monitorPrecision.toFixed(4)} (${(r.ms / 1000).toFixed(1)} s)`;
+
+function reportUnreadable(
+  failures: readonly { path: string; code: string; message: string }[],
+  say: (line: string) => void,
+) {
+  for (const f of failures.slice(0, 5)) say(`skipped ${f.path}: ${f.message} [${f.code}]`);
+  if (failures.length > 5) say(`… ${failures.length - 5} more unreadable images skipped`);
+}
+
+/** A head over the frozen trunk's features. */
+async function frozen(
+  options: HeadTrainingOptions,
+  gemm: Gemm,
+  parts: Parts,
+  hashes: Awaited<ReturnType<typeof hashImages>>,
+  classes: number,
+  labelsOf: (set: readonly LabelledImage[]) => Int32Array,
+  progress: Progress,
+  say: (line: string) => void,
+): Promise<Trained> {
+  const t0 = performance.now();
+  // One pass over every image: the trunk model and the cache are loaded once, then split.
+  const all = await trunkFeatures([...parts.fit, ...parts.monitor, ...parts.validation], {
+    input: options.input,
+    workDir: join(resolve(options.out), 'trunk'),
+    cacheDir: options.cacheDir,
+    hashes,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
+    onProgress: progress,
+  });
+  const sets = {
+    fit: subset(all, parts.fit),
+    monitor: subset(all, parts.monitor),
+    validation: subset(all, parts.validation),
+  };
+  reportUnreadable(all.failures, say);
+  const featureSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const trained = await trainHead(
+    gemm,
+    { features: sets.fit.features, labels: labelsOf(sets.fit.items) },
+    { features: sets.monitor.features, labels: labelsOf(sets.monitor.items) },
+    classes,
+    options,
+    (r) => say(epochLine(r)),
+  );
+  const trainingSeconds = (performance.now() - t1) / 1000;
+  const valLabels = labelsOf(sets.validation.items);
+  return {
+    expressionHead: trained.model.toExpressionHead(),
+    bestEpoch: trained.bestEpoch,
+    history: trained.history,
+    validationPrecisionAt10: {
+      trunk: precisionAtK(sets.validation.features, valLabels, sets.validation.dims),
+      head: precisionAtK(
+        await trained.model.embed(sets.validation.features, valLabels.length),
+        valLabels,
+        trained.model.dims,
+      ),
+    },
+    counts: {
+      train: sets.fit.items.length,
+      monitor: sets.monitor.items.length,
+      validation: sets.validation.items.length,
+      unreadable: all.failures.length,
+    },
+    seconds: { features: featureSeconds, training: trainingSeconds },
+  };
+}
+
+/** The last dense block fine-tuned jointly with the head, on maps extracted once (with mirrors). */
+async function fineTuned(
+  options: HeadTrainingOptions,
+  gemm: Gemm,
+  parts: Parts,
+  hashes: Awaited<ReturnType<typeof hashImages>>,
+  classes: number,
+  labelsOf: (set: readonly LabelledImage[]) => Int32Array,
+  progress: Progress,
+  say: (line: string) => void,
+): Promise<Trained> {
+  const block = options.fineTune!;
+  const source = DENSE_BLOCKS[DENSE_BLOCKS.indexOf(block) - 1]!;
+  const t0 = performance.now();
+  const fitSet = new Set(parts.fit);
+  const all = await trunkMaps([...parts.fit, ...parts.monitor, ...parts.validation], {
+    block: source,
+    hashes,
+    flip: (item) => options.mirror && fitSet.has(item),
+    cacheDir: options.cacheDir,
+    ...(options.encoder?.threads !== undefined ? { threads: options.encoder.threads } : {}),
+    onProgress: (done, total) =>
+      progress(`${source} maps${options.mirror ? ' (with mirrored training faces)' : ''}`, done, total),
+  });
+  reportUnreadable(all.failures, say);
+  const featureSeconds = (performance.now() - t0) / 1000;
+  const part = (wanted: readonly LabelledImage[]) => {
+    const set = new Set(wanted);
+    const rows = all.items.flatMap((item, row) => (set.has(item) ? [row] : []));
+    return {
+      items: rows.map((r) => all.items[r]!),
+      original: rows.map((r) => all.original[r]!),
+      flipped: rows.map((r) => all.flipped[r] ?? null),
+    };
+  };
+  const sets = { fit: part(parts.fit), monitor: part(parts.monitor), validation: part(parts.validation) };
+  const tensors = await expressionBlockTensors(block);
+  const t1 = performance.now();
+  const pool = DepthwisePool.create();
+  try {
+    const trainable = new TrainableDenseBlock(gemm, block, tensors, { pool });
+    const trained = await trainTuned(
+      gemm,
+      trainable,
+      { original: sets.fit.original, flipped: sets.fit.flipped, labels: labelsOf(sets.fit.items) },
+      { original: sets.monitor.original, labels: labelsOf(sets.monitor.items) },
+      classes,
+      options,
+      (r) => say(epochLine(r)),
+    );
+    const trainingSeconds = (performance.now() - t1) / 1000;
+    const valLabels = labelsOf(sets.validation.items);
+    // The frozen trunk's grid features, for the quick comparison: face-api's own block in JS.
+    const original = new TunedModel(
+      new TrainableDenseBlock(gemm, block, tensors, { pool }),
+      trained.model.head,
+    );
+    return {
+      expressionHead: trained.model.toExpressionHead(),
+      bestEpoch: trained.bestEpoch,
+      history: trained.history,
+      validationPrecisionAt10: {
+        trunk: precisionAtK(
+          await original.gridFeatures(sets.validation.original),
+          valLabels,
+          trainable.gridWidth,
+        ),
+        head: precisionAtK(
+          await trained.model.embedMaps(sets.validation.original),
+          valLabels,
+          trained.model.dims,
+        ),
+      },
       counts: {
         train: sets.fit.items.length,
         monitor: sets.monitor.items.length,
         validation: sets.validation.items.length,
-        unreadable: unreadable.length,
+        unreadable: all.failures.length,
       },
-      bestEpoch: trained.bestEpoch,
-      history: trained.history,
-      validationPrecisionAt10,
       seconds: { features: featureSeconds, training: trainingSeconds },
     };
   } finally {
-    await gemm.close();
+    await pool?.close();
   }
 }
 

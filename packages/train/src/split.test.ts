@@ -36,6 +36,30 @@ describe('stratifiedSplit', () => {
     expect(c).not.toEqual(a);
   });
 
+  it('keeps byte-identical images on one side, whatever their labels and the CSV order', () => {
+    // 40 pairs of twins (same content key), some with conflicting labels, among single images.
+    const twins = Array.from({ length: 40 }, (_, i) => [
+      item(`happy/twin-${i}-a.jpg`, 'happy'),
+      item(`${i % 5 === 0 ? 'sad' : 'happy'}/twin-${i}-b.jpg`, i % 5 === 0 ? 'sad' : 'happy'),
+    ]).flat();
+    const all = [...set, ...twins];
+    const key = (i: LabelledImage) => /twin-(\d+)/.exec(i.path)?.[1];
+    for (const seed of [1, 2, 3]) {
+      const { train, validation } = stratifiedSplit(all, 0.3, seed, key);
+      const held = new Set<string | undefined>(validation.map(key).filter((k) => k !== undefined));
+      const straddling = train.filter((i) => held.has(key(i)));
+      expect(straddling).toEqual([]);
+      expect(train.length + validation.length).toBe(all.length);
+      // Still stratified: about 30% of the happy groups (100 singles + 40 twin groups) are held.
+      const happyGroups = new Set(validation.filter((i) => i.label === 'happy').map((i) => key(i) ?? i.path))
+        .size;
+      expect(happyGroups).toBeGreaterThanOrEqual(40);
+      expect(happyGroups).toBeLessThanOrEqual(44);
+      const reversed = stratifiedSplit([...all].reverse(), 0.3, seed, key);
+      expect(reversed.validation.map((i) => i.path)).toEqual(validation.map((i) => i.path));
+    }
+  });
+
   it('refuses a share outside (0, 1)', () => {
     expect(() => stratifiedSplit(set, 1, 1)).toThrow(/between 0 and 1/);
   });

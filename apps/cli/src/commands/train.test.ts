@@ -35,6 +35,8 @@ describe('fever train head', () => {
     expect(loss.stderr).toMatch(/--loss must be cosface or triplet, got 'arcface' \[BAD_FLAG\]/);
     const dims = await fever(['train', 'head', '--labels', 'x.csv', '--out', dir, '--dims', '1.5']);
     expect(dims.stderr).toMatch(/--dims must be a whole number ≥ 2, got '1.5' \[BAD_FLAG\]/);
+    const block = await fever(['train', 'head', '--labels', 'x.csv', '--out', dir, '--fine-tune', 'dense2']);
+    expect(block.stderr).toMatch(/--fine-tune must be dense3, got 'dense2' \[BAD_FLAG\]/);
     const missing = await fever(['train', 'head', '--labels', join(dir, 'none.csv'), '--out', dir]);
     expect(missing.stderr).toMatch(/none\.csv cannot be read[^\n]*\[LABELS_NOT_FOUND\]/);
   });
@@ -71,7 +73,9 @@ describe('fever train head', () => {
       '0.25',
       '--no-cache',
     ]);
-    expect(stderr).toMatch(/split: \d+ train, \d+ monitor, 21 validation \(seed 1\)/);
+    expect(stderr).toMatch(
+      /split: \d+ train, \d+ monitor, 21 validation \(seed 1; identical images kept together\)/,
+    );
     expect(stderr).toMatch(/epoch 2\/2: loss \d\.\d{4}, monitor P@10 0\.\d{4}/);
     expect(code).toBe(0);
     expect(stdout).toMatch(
@@ -79,5 +83,36 @@ describe('fever train head', () => {
     );
     const manifest = JSON.parse(await readFile(join(out, 'model', 'manifest.json'), 'utf8'));
     expect(manifest).toMatchObject({ id: 'fever-expression-head', embeddingDims: 8, task: 'expression' });
+
+    // --fine-tune dense3: maps of the training faces and their mirror images, then the same epochs.
+    const tuned = await fever([
+      'train',
+      'head',
+      '--labels',
+      labels,
+      '--root',
+      fer!,
+      '--out',
+      join(dir, 'tuned'),
+      '--hidden',
+      '16',
+      '--dims',
+      '8',
+      '--epochs',
+      '1',
+      '--batch',
+      '16',
+      '--validation',
+      '0.25',
+      '--fine-tune',
+      'dense3',
+      '--no-cache',
+    ]);
+    expect(tuned.stderr).toMatch(/dense2 maps \(with mirrored training faces\) \d+\/\d+/);
+    expect(tuned.stderr).toMatch(/epoch 1\/1: loss \d\.\d{4}, monitor P@10 0\.\d{4}/);
+    expect(tuned.code).toBe(0);
+    expect(tuned.stdout).toMatch(/time: hashing [\d.]+ s, dense3 input maps [\d.]+ s, training [\d.]+ s/);
+    const tunedManifest = JSON.parse(await readFile(join(dir, 'tuned', 'model', 'manifest.json'), 'utf8'));
+    expect(tunedManifest.source).toMatch(/dense3 fine-tuned/);
   });
 });

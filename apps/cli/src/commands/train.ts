@@ -13,13 +13,16 @@ interface TrainHeadFlags {
   loss: string;
   hidden: string;
   dims: string;
-  epochs: string;
+  epochs?: string;
   batch: string;
   lr: string;
   weightDecay: string;
   scale: string;
   margin?: string;
   seed: string;
+  fineTune?: string;
+  trunkLr: string;
+  mirror: boolean;
   validation: string;
   monitor: string;
   cache?: string | false;
@@ -27,12 +30,16 @@ interface TrainHeadFlags {
   threads?: string;
 }
 
+const FROZEN_EPOCHS = 12;
+// An epoch of the fine-tuned block takes minutes on a 2-core CPU (docs/QUALITY.md, section 4).
+const TUNED_EPOCHS = 6;
+
 export function registerTrain(program: Command, config: () => Config): void {
   const train = program.command('train').description('learn an expression-similarity embedding');
   train
     .command('head')
     .description(
-      'train an embedding head over the frozen face-api trunk on labelled face crops; writes head.json/head.bin, model/ (ONNX + manifest) and split/',
+      'train an embedding head over the face-api trunk (frozen, or with its last dense block fine-tuned) on labelled face crops; writes head.json/head.bin, model/ (ONNX + manifest) and split/',
     )
     .requiredOption('--labels <csv>', 'CSV with a header: path,label (each image a face crop, e.g. FER2013)')
     .option('--root <dir>', 'folder the paths are relative to (default: the CSV folder)')
@@ -42,13 +49,22 @@ export function registerTrain(program: Command, config: () => Config): void {
     .option('--loss <name>', 'cosface | triplet (semi-hard negatives)', 'cosface')
     .option('--hidden <widths>', 'hidden layer widths, comma-separated; "" for a linear head', '1024')
     .option('--dims <n>', 'embedding dimensions', '64')
-    .option('--epochs <n>', 'passes over the training split', '12')
+    .option(
+      '--epochs <n>',
+      `passes over the training split (default ${FROZEN_EPOCHS}; ${TUNED_EPOCHS} with --fine-tune)`,
+    )
     .option('--batch <n>', 'faces per step', '256')
     .option('--lr <rate>', 'AdamW learning rate (cosine decay to 0)', '0.001')
     .option('--weight-decay <w>', 'AdamW decoupled weight decay', '0.001')
     .option('--scale <s>', 'cosface: logit scale', '16')
     .option('--margin <m>', 'cosface margin (default 0.2) or triplet margin (default 0.3)')
-    .option('--seed <n>', 'seed of the split, the initialisation and the batch order', '1')
+    .option('--seed <n>', 'seed of the split, the initialisation, the batch order and the flips', '1')
+    .option(
+      '--fine-tune <block>',
+      'also train this last trunk block (dense3) with the head, on its input maps extracted once, training faces mirrored at random (default: frozen trunk)',
+    )
+    .option('--trunk-lr <rate>', 'AdamW learning rate of the fine-tuned block (cosine decay to 0)', '0.0001')
+    .option('--no-mirror', 'with --fine-tune: do not show training faces mirrored (flip augmentation)')
     .option('--validation <share>', 'share of each label held out for validation, never trained on', '0.1')
     .option('--monitor <share>', 'share of the training part used to pick the best epoch', '0.05')
     .option('--cache <dir>', 'feature cache folder (default: $FEVER_DATA_DIR/cache/embeddings)')
@@ -64,6 +80,10 @@ export function registerTrain(program: Command, config: () => Config): void {
       if (flags.loss !== 'cosface' && flags.loss !== 'triplet') {
         throw new InputError('BAD_FLAG', `--loss must be cosface or triplet, got '${flags.loss}'`);
       }
+      if (flags.fineTune !== undefined && flags.fineTune !== 'dense3') {
+        throw new InputError('BAD_FLAG', `--fine-tune must be dense3, got '${flags.fineTune}'`);
+      }
+      const fineTune = flags.fineTune === 'dense3' ? 'dense3' : null;
       const hidden =
         flags.hidden.trim() === '' ? [] : flags.hidden.split(',').map((w) => intFlag('hidden', w.trim(), 1));
       const { expressionModel: _unused, ...encoder } = encoderOptions(
@@ -80,13 +100,16 @@ export function registerTrain(program: Command, config: () => Config): void {
         loss: flags.loss,
         hidden,
         dims: intFlag('dims', flags.dims, 2),
-        epochs: intFlag('epochs', flags.epochs, 1),
+        epochs: intFlag('epochs', flags.epochs ?? String(fineTune ? TUNED_EPOCHS : FROZEN_EPOCHS), 1),
         batchSize: intFlag('batch', flags.batch, 8),
         learningRate: positive('lr', flags.lr),
         weightDecay: nonNegative('weight-decay', flags.weightDecay),
         scale: positive('scale', flags.scale),
         margin: nonNegative('margin', flags.margin ?? (flags.loss === 'cosface' ? '0.2' : '0.3')),
         seed: intFlag('seed', flags.seed, 0),
+        fineTune,
+        trunkLearningRate: nonNegative('trunk-lr', flags.trunkLr),
+        mirror: flags.mirror,
         validation: share('validation', flags.validation),
         monitor: share('monitor', flags.monitor),
         cacheDir: flags.cache === false ? null : (flags.cache ?? join(cfg.dataDir, 'cache', 'embeddings')),
@@ -97,6 +120,10 @@ export function registerTrain(program: Command, config: () => Config): void {
       console.log(
         `validation precision@10: head ${(v.head * 100).toFixed(1)}%, trunk features ${(v.trunk * 100).toFixed(1)}% ` +
           `(${result.counts.validation} held-out faces, best epoch ${result.bestEpoch})`,
+      );
+      const t = result.seconds;
+      console.log(
+        `time: hashing ${t.hashing.toFixed(1)} s, ${fineTune ? `${fineTune} input maps` : 'trunk features'} ${t.features.toFixed(1)} s, training ${t.training.toFixed(1)} s`,
       );
       console.log(`wrote ${join(flags.out, 'head.json')} and head.bin`);
       console.log(

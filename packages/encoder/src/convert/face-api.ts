@@ -6,10 +6,14 @@ import { sha256Hex } from '../manifest.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import { WeightSource } from './layers.ts';
 import {
+  DENSE_BLOCK_SHAPES,
+  type DenseBlockName,
   type ExpressionHead,
+  expressionTrunkPrefixGraph,
   expressionWithHeadGraph,
   faceExpressionGraph,
   HEAD_INPUT_DIMS,
+  type TrunkTensor,
   tinyFaceDetectorGraph,
 } from './networks.ts';
 import { readTfjsWeights } from './tfjs-weights.ts';
@@ -141,6 +145,7 @@ export async function composeHeadModel(
     opset: OPSET,
     docString: `${id}: face-api ${face.version} expression trunk (MIT) with a learned embedding head`,
   });
+  const tunedBlocks = [...new Set((head.trunk ?? []).map((t) => t.name.split('/')[0]))];
   const manifest: ModelManifest = {
     id,
     version,
@@ -149,9 +154,56 @@ export async function composeHeadModel(
     ...target.manifest(version),
     embeddingDims: head.layers.at(-1)?.outputs ?? HEAD_INPUT_DIMS[head.input],
     license: 'MIT (trunk weights: @vladmandic/face-api; head: fever)',
-    source: `face-api ${face.version} expression trunk, ${head.input} features → ${[HEAD_INPUT_DIMS[head.input], ...head.layers.map((l) => l.outputs)].join(' → ')} head`,
+    source:
+      `face-api ${face.version} expression trunk` +
+      (tunedBlocks.length
+        ? ` (${tunedBlocks.join(', ')} fine-tuned for the embedding; probs from the original blocks)`
+        : '') +
+      `, ${head.input} features → ${[HEAD_INPUT_DIMS[head.input], ...head.layers.map((l) => l.outputs)].join(' → ')} head`,
   };
   return writeModel(dir, manifest, onnx);
+}
+
+/**
+ * The expression trunk up to and including `last` as an ONNX model whose output `map` is that
+ * block's feature map (NCHW), with the expression model's manifest (its `embedding` names the
+ * map): what a fine-tuned later block trains on. Not written to disk; `sha256` keys caches.
+ */
+export async function expressionTrunkPrefixModel(
+  last: DenseBlockName,
+): Promise<{ onnx: Uint8Array; manifest: ModelManifest }> {
+  const face = await faceApiWeights();
+  const target = TARGETS.find((t) => t.id === 'face-api-expression')!;
+  const version = `${face.version}+fever.${CONVERSION_REVISION}+until.${last}`;
+  const onnx = expressionTrunkPrefixGraph(await loadWeights(face, target.weights), last).toModel({
+    producer: 'fever',
+    producerVersion: version,
+    opset: OPSET,
+    docString: `face-api ${face.version} expression trunk up to ${last}, NCHW map`,
+  });
+  const { side, channels } = DENSE_BLOCK_SHAPES[last];
+  const base = target.manifest(version);
+  const manifest: ModelManifest = {
+    id: `face-api-expression-until-${last}`,
+    version,
+    file: 'model.onnx',
+    sha256: sha256Hex(onnx),
+    ...base,
+    outputs: { embedding: 'map' },
+    embeddingDims: side * side * channels,
+  };
+  delete manifest.labels;
+  return { onnx, manifest };
+}
+
+/** face-api's own tensors of one dense block (tfjs names and layouts): where fine-tuning starts. */
+export async function expressionBlockTensors(block: DenseBlockName): Promise<TrunkTensor[]> {
+  const face = await faceApiWeights();
+  const target = TARGETS.find((t) => t.id === 'face-api-expression')!;
+  const tensors = await readTfjsWeights(join(face.dir, target.weights));
+  return [...tensors.entries()]
+    .filter(([name]) => name.startsWith(`${block}/`))
+    .map(([name, t]) => ({ name, shape: t.shape, data: t.data }));
 }
 
 /** Writes model.onnx and manifest.json unless both already hold these bytes. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../decode.ts';
 import { Encoder } from '../encoder.ts';
 import { samplePhotos } from '../testing/paths.ts';
-import { composeHeadModel } from './face-api.ts';
+import { composeHeadModel, convertFaceApiModels, expressionBlockTensors } from './face-api.ts';
 import { readHeadFiles, writeHeadFiles } from './head-files.ts';
 import type { ExpressionHead } from './networks.ts';
 
@@ -75,5 +75,78 @@ describe('learned head files', () => {
     const wrong = await mkdtemp(join(tmpdir(), 'fever-head-'));
     await writeHeadFiles(wrong, 'my-head', { ...head, input: 'grid' });
     await expect(readHeadFiles(wrong)).rejects.toThrow(/layer 0 takes 256 inputs, gets 2304/);
+  });
+
+  it('stores fine-tuned trunk tensors in head.bin, so they version the model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fever-head-'));
+    const trunk = await expressionBlockTensors('dense3');
+    expect(trunk.map((t) => t.name)).toContain('dense3/conv0/pointwise_filter');
+    const plain = await writeHeadFiles(join(dir, 'plain'), 'my-head', head);
+    const tuned = await writeHeadFiles(join(dir, 'tuned'), 'my-head', { ...head, trunk });
+    expect(tuned.weights.sha256).not.toBe(plain.weights.sha256);
+    expect(tuned.trunk?.map((t) => t.name)).toEqual(trunk.map((t) => t.name));
+    const loaded = await readHeadFiles(join(dir, 'tuned'));
+    expect(loaded.head.trunk!.map((t) => [t.name, t.shape])).toEqual(trunk.map((t) => [t.name, t.shape]));
+    loaded.head.trunk!.forEach((t, i) => {
+      expect(Array.from(t.data)).toEqual(Array.from(trunk[i]!.data));
+    });
+    // One value changed in one tensor: another sha, another model version.
+    const changed = trunk.map((t) => ({ ...t, data: Float32Array.from(t.data) }));
+    changed[0]!.data[0] = changed[0]!.data[0]! + 1e-3;
+    const other = await writeHeadFiles(join(dir, 'other'), 'my-head', { ...head, trunk: changed });
+    expect(other.weights.sha256).not.toBe(tuned.weights.sha256);
+    expect((await readHeadFiles(join(dir, 'plain'))).head.trunk).toBeUndefined();
+  });
+
+  it("composes a fine-tuned block beside the original: the embedding follows it, probs stay face-api's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fever-head-'));
+    const trunk = await expressionBlockTensors('dense3');
+    const changed = trunk.map((t) => ({
+      ...t,
+      data: t.name.endsWith('conv3/bias') ? t.data.map((v, i) => v + (i % 2 ? 0.5 : -0.5)) : t.data,
+    }));
+    const sha = 'f'.repeat(64);
+    const models = {
+      frozen: await composeHeadModel(join(dir, 'frozen'), 'my-head', head, sha),
+      same: await composeHeadModel(join(dir, 'same'), 'my-head', { ...head, trunk }, sha),
+      changed: await composeHeadModel(join(dir, 'changed'), 'my-head', { ...head, trunk: changed }, sha),
+    };
+    const image = await decodeImage(samplePhotos()[0]!);
+    const faces: Record<string, { embedding: Float32Array; probs: Float32Array | null }[]> = {};
+    for (const [name, model] of Object.entries(models)) {
+      const encoder = await Encoder.create({ expressionModel: model.manifestPath, threads: 1 });
+      try {
+        faces[name] = await encoder.embedBoxes(image, [{ x: 40, y: 30, width: 120, height: 130 }]);
+      } finally {
+        await encoder.close();
+      }
+    }
+    const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]!)));
+    // face-api's own dense3 as the "fine-tuned" one: the same numbers as the frozen trunk.
+    expect(maxDiff(faces.same![0]!.embedding, faces.frozen![0]!.embedding)).toBeLessThan(1e-6);
+    expect(maxDiff(faces.changed![0]!.embedding, faces.frozen![0]!.embedding)).toBeGreaterThan(1e-3);
+    expect(maxDiff(faces.changed![0]!.probs!, faces.frozen![0]!.probs!)).toBeLessThan(1e-7);
+    await expect(
+      composeHeadModel(
+        join(dir, 'bad'),
+        'my-head',
+        { ...head, trunk: [{ ...trunk[0]!, shape: [1, 2] }] },
+        sha,
+      ),
+    ).rejects.toThrow(/has shape 1x2/);
+  });
+
+  it('converts face-api to the very bytes fever has always shipped (the version tags stored vectors)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fever-convert-'));
+    await convertFaceApiModels(dir);
+    const sha = async (id: string) =>
+      JSON.parse(await readFile(join(dir, id, 'manifest.json'), 'utf8')).sha256;
+    expect(await sha('face-api-expression')).toBe(
+      'a07b4b46a9c9c385483e43c44ec11644ab6a6569a51b9b9087534c1a62a222b8',
+    );
+    expect(await sha('face-api-tiny-face-detector')).toBe(
+      'af0d769dfc074ebb727b83cae37c95b260df75edebc47c90747ced401aba5a7e',
+    );
   });
 });

@@ -7,8 +7,10 @@ import { type ExpressionHead, HEAD_INPUT_DIMS } from './networks.ts';
 
 /**
  * A learned head on disk: `head.json` (shape, checksum, how it was trained) beside `head.bin`
- * (each layer's weight [in, out] then bias, float32 little-endian). A few hundred kB, so heads
- * are committed and composed with the face-api trunk at install, like the converted models.
+ * (each layer's weight [in, out] then bias, then any fine-tuned trunk tensors in face-api's
+ * layouts, float32 little-endian). A few MB (a fine-tuned dense3 adds 0.95 MB), so heads can be
+ * committed and composed with the face-api trunk at install, like the converted models.
+ * The sha256 of head.bin versions the composed model, fine-tuned trunk tensors included.
  */
 const headFileSchema = z.object({
   /** Model id of the composed model. */
@@ -23,6 +25,15 @@ const headFileSchema = z.object({
       }),
     )
     .min(1),
+  /** Fine-tuned trunk tensors stored after the layers, replacing face-api's tensors of these names. */
+  trunk: z
+    .array(
+      z.object({
+        name: z.string().regex(/^dense[0-3]\/[a-z0-9_/]+$/),
+        shape: z.array(z.number().int().positive()).min(1),
+      }),
+    )
+    .optional(),
   weights: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
   /** Free-form: the command, data, seed and scores that produced the head. */
   training: z.record(z.string(), z.unknown()).optional(),
@@ -74,13 +85,19 @@ export async function readHeadFiles(dir: string): Promise<LoadedHead> {
     offset = weightEnd + layer.outputs;
     return { ...layer, weight, bias };
   });
+  const trunk = (file.trunk ?? []).map(({ name, shape }) => {
+    const end = offset + shape.reduce((a, b) => a * b, 1);
+    const data = floats.subarray(offset, end);
+    offset = end;
+    return { name, shape, data };
+  });
   if (offset !== floats.length) {
     throw new ModelError(
       'MODEL_MANIFEST_INVALID',
       `head ${where}: the layers need ${offset} floats, ${file.weights.file} holds ${floats.length}`,
     );
   }
-  return { file, head: { input: file.input, layers }, dir };
+  return { file, head: { input: file.input, layers, ...(trunk.length ? { trunk } : {}) }, dir };
 }
 
 /** Writes head.json and head.bin; returns the sha256 of head.bin, which versions the model. */
@@ -90,7 +107,7 @@ export async function writeHeadFiles(
   head: ExpressionHead,
   training?: Record<string, unknown>,
 ): Promise<HeadFile> {
-  const parts = head.layers.flatMap((l) => [l.weight, l.bias]);
+  const parts = [...head.layers.flatMap((l) => [l.weight, l.bias]), ...(head.trunk ?? []).map((t) => t.data)];
   const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let offset = 0;
   for (const p of parts) {
@@ -101,6 +118,7 @@ export async function writeHeadFiles(
     id,
     input: head.input,
     layers: head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })),
+    ...(head.trunk?.length ? { trunk: head.trunk.map(({ name, shape }) => ({ name, shape })) } : {}),
     weights: { file: 'head.bin', sha256: sha256Hex(bytes) },
     ...(training ? { training } : {}),
   };

@@ -20,6 +20,22 @@ export class WeightSource {
     if (!t) throw new Error(`${this.label}: weight ${name} is missing`);
     return t;
   }
+
+  /** The same weights with some tensors replaced (fine-tuned ones); each must exist with the same shape. */
+  withReplaced(replacements: readonly (Tensor & { name: string })[], label: string): WeightSource {
+    const tensors = new Map(this.tensors);
+    for (const r of replacements) {
+      const original = this.get(r.name);
+      const size = r.shape.reduce((a, b) => a * b, 1);
+      if (r.shape.join('x') !== original.shape.join('x') || r.data.length !== size) {
+        throw new Error(
+          `${label}: ${r.name} has shape ${r.shape.join('x')} (${r.data.length} values), face-api's is ${original.shape.join('x')}`,
+        );
+      }
+      tensors.set(r.name, { shape: r.shape, data: r.data });
+    }
+    return new WeightSource(tensors, label);
+  }
 }
 
 function hwioToOihw({ shape, data }: Tensor): { dims: number[]; data: Float32Array } {
@@ -70,7 +86,11 @@ export function conv(
   });
 }
 
-/** tf.separableConv2d (depthwise with stride and padding, then a 1×1 pointwise) plus bias. */
+/**
+ * tf.separableConv2d (depthwise with stride and padding, then a 1×1 pointwise) plus bias.
+ * `name` prefixes the ONNX constants (default: the weights' prefix); a second copy of a layer
+ * with other weights (a fine-tuned block beside the original) needs another.
+ */
 export function separableConv(
   g: GraphBuilder,
   x: string,
@@ -78,14 +98,15 @@ export function separableConv(
   prefix: string,
   stride: number,
   padding: Padding,
+  name = prefix,
 ): string {
   const dw = depthwiseToOihw(weights.get(`${prefix}/depthwise_filter`));
-  const depthwise = g.node('Conv', [x, g.constant(`${prefix}/depthwise_filter`, dw.dims, dw.data)], {
+  const depthwise = g.node('Conv', [x, g.constant(`${name}/depthwise_filter`, dw.dims, dw.data)], {
     group: attr.int(dw.dims[0]!),
     kernel_shape: attr.ints(dw.dims.slice(2)),
     strides: attr.ints([stride, stride]),
     ...paddingAttrs(padding),
   });
   const pointwise = weights.get(`${prefix}/pointwise_filter`);
-  return conv(g, depthwise, pointwise, weights.get(`${prefix}/bias`), `${prefix}/pointwise`, 1, 'valid');
+  return conv(g, depthwise, pointwise, weights.get(`${prefix}/bias`), `${name}/pointwise`, 1, 'valid');
 }

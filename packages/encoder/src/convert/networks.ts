@@ -36,41 +36,84 @@ export function tinyFaceDetectorGraph(weights: WeightSource): GraphBuilder {
   return g;
 }
 
+/** FaceExpressionNet's dense blocks in order, with each block's output channels and map side. */
+export const DENSE_BLOCKS = ['dense0', 'dense1', 'dense2', 'dense3'] as const;
+export type DenseBlockName = (typeof DENSE_BLOCKS)[number];
+export const DENSE_BLOCK_SHAPES: Record<DenseBlockName, { channels: number; side: number }> = {
+  dense0: { channels: 32, side: 56 },
+  dense1: { channels: 64, side: 28 },
+  dense2: { channels: 128, side: 14 },
+  dense3: { channels: 256, side: 7 },
+};
+
 /**
- * FaceExpressionNet's trunk (FaceFeatureExtractor): four dense blocks, 112×112 input → 256×7×7.
+ * One dense block of FaceExpressionNet's trunk (FaceFeatureExtractor). `name` prefixes its ONNX
+ * constants: a fine-tuned copy of a block beside the original needs its own names.
+ */
+function denseBlock(
+  g: GraphBuilder,
+  weights: WeightSource,
+  x: string,
+  prefix: DenseBlockName,
+  name: string = prefix,
+): string {
+  const relu = (v: string) => g.node('Relu', [v]);
+  const add = (a: string, b: string) => g.node('Add', [a, b]);
+  const out1 = relu(
+    prefix === 'dense0'
+      ? conv(
+          g,
+          x,
+          weights.get(`${prefix}/conv0/filters`),
+          weights.get(`${prefix}/conv0/bias`),
+          `${name}/conv0`,
+          2,
+          'same',
+        )
+      : separableConv(g, x, weights, `${prefix}/conv0`, 2, 'same', `${name}/conv0`),
+  );
+  const out2 = separableConv(g, out1, weights, `${prefix}/conv1`, 1, 'same', `${name}/conv1`);
+  const in3 = relu(add(out1, out2));
+  const out3 = separableConv(g, in3, weights, `${prefix}/conv2`, 1, 'same', `${name}/conv2`);
+  // Same association order as the reference: out1 + (out2 + out3), float addition is not associative.
+  const in4 = relu(add(out1, add(out2, out3)));
+  const out4 = separableConv(g, in4, weights, `${prefix}/conv3`, 1, 'same', `${name}/conv3`);
+  return relu(add(out1, add(out2, add(out3, out4))));
+}
+
+/**
+ * Dense blocks `first`..`last` of the trunk (112×112 input → 256×7×7 for all four). A graph can
+ * stop early (the dense2 map a fine-tuned dense3 trains on) or start late (a fine-tuned block).
  * Returns the name of the feature map.
  */
-function expressionTrunk(g: GraphBuilder, weights: WeightSource, input: string): string {
-  const relu = (x: string) => g.node('Relu', [x]);
-  const add = (a: string, b: string) => g.node('Add', [a, b]);
+function expressionTrunk(
+  g: GraphBuilder,
+  weights: WeightSource,
+  input: string,
+  first = 0,
+  last = DENSE_BLOCKS.length - 1,
+  namePrefix = '',
+): string {
+  let x = input;
+  for (let b = first; b <= last; b++) {
+    const block = DENSE_BLOCKS[b]!;
+    x = denseBlock(g, weights, x, block, `${namePrefix}${block}`);
+  }
+  return x;
+}
 
-  const denseBlock = (x: string, prefix: string, isFirst: boolean) => {
-    const out1 = relu(
-      isFirst
-        ? conv(
-            g,
-            x,
-            weights.get(`${prefix}/conv0/filters`),
-            weights.get(`${prefix}/conv0/bias`),
-            `${prefix}/conv0`,
-            2,
-            'same',
-          )
-        : separableConv(g, x, weights, `${prefix}/conv0`, 2, 'same'),
-    );
-    const out2 = separableConv(g, out1, weights, `${prefix}/conv1`, 1, 'same');
-    const in3 = relu(add(out1, out2));
-    const out3 = separableConv(g, in3, weights, `${prefix}/conv2`, 1, 'same');
-    // Same association order as the reference: out1 + (out2 + out3), float addition is not associative.
-    const in4 = relu(add(out1, add(out2, out3)));
-    const out4 = separableConv(g, in4, weights, `${prefix}/conv3`, 1, 'same');
-    return relu(add(out1, add(out2, add(out3, out4))));
-  };
-
-  let x = denseBlock(input, 'dense0', true);
-  x = denseBlock(x, 'dense1', false);
-  x = denseBlock(x, 'dense2', false);
-  return denseBlock(x, 'dense3', false);
+/**
+ * The trunk up to and including `last`, output `map` ([batch, channels, side, side]): the input
+ * a fine-tuned later block trains on, computed by the same nodes as the shipped model.
+ */
+export function expressionTrunkPrefixGraph(weights: WeightSource, last: DenseBlockName): GraphBuilder {
+  const g = new GraphBuilder('face_expression_trunk');
+  const input = g.input('input', ['batch', 3, 112, 112]);
+  const map = expressionTrunk(g, weights, input, 0, DENSE_BLOCKS.indexOf(last));
+  g.node('Identity', [map], {}, 'map');
+  const { side, channels } = DENSE_BLOCK_SHAPES[last];
+  g.output('map', ['batch', channels, side, side]);
+  return g;
 }
 
 /** face-api's classifier on the pooled trunk: FC(256→7) then softmax, output `probs`. */
@@ -119,26 +162,63 @@ export interface HeadLayer {
   activation: 'relu' | 'none';
 }
 
+/** A fine-tuned trunk tensor, in face-api's (tfjs) name and layout, replacing the original. */
+export interface TrunkTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
 export interface ExpressionHead {
   input: HeadInput;
   layers: HeadLayer[];
+  /** Fine-tuned trunk tensors (whole dense blocks at the end of the trunk); none: the frozen trunk. */
+  trunk?: TrunkTensor[];
+}
+
+/** The first dense block a head's fine-tuned tensors touch, or null for a frozen trunk. */
+export function firstTunedBlock(head: Pick<ExpressionHead, 'trunk'>): number | null {
+  if (!head.trunk?.length) return null;
+  let first: number = DENSE_BLOCKS.length;
+  for (const t of head.trunk) {
+    const b = DENSE_BLOCKS.indexOf(t.name.split('/')[0] as DenseBlockName);
+    if (b < 0) throw new Error(`fine-tuned tensor ${t.name} is not in a dense block of the trunk`);
+    first = Math.min(first, b);
+  }
+  return first;
 }
 
 /**
  * The face-api trunk with a learned embedding head: `embedding` = L2(head(L2(features))) and
  * face-api's own `probs`, so labels stay what they were. With no layers, `embedding` is the
  * normalised head input itself: the features a head is trained on, from the same graph.
+ *
+ * With fine-tuned trunk tensors the blocks they belong to run twice from the shared earlier
+ * blocks: the original ones feed face-api's classifier (`probs` stays exactly face-api's), the
+ * fine-tuned ones feed the head.
  */
 export function expressionWithHeadGraph(weights: WeightSource, head: ExpressionHead): GraphBuilder {
   const g = new GraphBuilder('face_expression_head');
   const input = g.input('input', ['batch', 3, 112, 112]);
-  const map = expressionTrunk(g, weights, input);
-  const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [map])], { axis: attr.int(1) });
+  const tunedFrom = firstTunedBlock(head);
+  let map: string;
+  let original: string;
+  if (tunedFrom === null) {
+    map = original = expressionTrunk(g, weights, input);
+  } else {
+    const shared = tunedFrom > 0 ? expressionTrunk(g, weights, input, 0, tunedFrom - 1) : input;
+    original = expressionTrunk(g, weights, shared, tunedFrom);
+    const tuned = weights.withReplaced(head.trunk!, 'fine-tuned trunk');
+    map = expressionTrunk(g, tuned, shared, tunedFrom, DENSE_BLOCKS.length - 1, 'tuned/');
+  }
+  const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [original])], { axis: attr.int(1) });
   expressionClassifier(g, weights, pooled);
 
   const features =
     head.input === 'pooled'
-      ? pooled
+      ? map === original
+        ? pooled
+        : g.node('Flatten', [g.node('GlobalAveragePool', [map])], { axis: attr.int(1) })
       : g.node(
           'Flatten',
           [g.node('AveragePool', [map], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) })],

@@ -1,6 +1,7 @@
 import type { EncoderOptions } from '@fever/encoder';
 import { InputError } from '@fever/errors';
 import type { Config } from '@fever/schema';
+import { numberFlag } from './number-flags.ts';
 
 /** Flags every command that runs the encoder accepts; they override the env config. */
 export interface EncoderFlags {
@@ -11,11 +12,13 @@ export interface EncoderFlags {
   minScore?: string;
 }
 
-function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, rule: string) {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new InputError('BAD_FLAG', `--${name} ${rule}, got '${value}'`);
-  return n;
+function optionalNumber(
+  name: string,
+  value: string | undefined,
+  check: (n: number) => boolean,
+  rule: string,
+) {
+  return value === undefined ? undefined : numberFlag(name, value, check, rule);
 }
 
 export function encoderOptions(
@@ -27,17 +30,27 @@ export function encoderOptions(
   if (!['auto', 'cpu', 'cuda'].includes(device)) {
     throw new InputError('BAD_FLAG', `--device must be auto, cpu or cuda, got '${device}'`);
   }
-  const inputSize = numberFlag(
+  const inputSize = optionalNumber(
     'input-size',
     flags.inputSize,
     (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0,
     'must be a multiple of 32',
   );
-  const scoreThreshold = numberFlag('min-score', flags.minScore, (n) => n >= 0 && n < 1, 'must be in [0, 1)');
+  const scoreThreshold = optionalNumber(
+    'min-score',
+    flags.minScore,
+    (n) => n >= 0 && n < 1,
+    'must be in [0, 1)',
+  );
   return {
     device: device as EncoderOptions['device'],
     threads:
-      numberFlag('threads', flags.threads, (n) => Number.isInteger(n) && n >= 0, 'must be a whole number') ??
+      optionalNumber(
+        'threads',
+        flags.threads,
+        (n) => Number.isInteger(n) && n >= 0,
+        'must be a whole number',
+      ) ??
       config.threads ??
       0,
     expressionModel: flags.model ?? config.modelManifest,

@@ -6,6 +6,7 @@ import type { EvalProgress, FecEvalResult, RetrievalEvalResult } from '@fever/ev
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
 import { encoderOptions } from '../encoder-options.ts';
+import { wholeNumberFlag } from '../number-flags.ts';
 
 interface CommonFlags {
   model?: string[];
@@ -71,9 +72,9 @@ export function registerEval(program: Command, config: () => Config): void {
       images: flags.images,
       map: flags.map,
       ...modelOptions(cfg, flags),
-      bootstrapSamples: intFlag('bootstrap', flags.bootstrap, 1),
-      seed: intFlag('seed', flags.seed, 0),
-      gallerySize: intFlag('gallery', flags.gallery, 0),
+      bootstrapSamples: wholeNumberFlag('bootstrap', flags.bootstrap, 1),
+      seed: wholeNumberFlag('seed', flags.seed, 0),
+      gallerySize: wholeNumberFlag('gallery', flags.gallery, 0),
       onProgress: progressPrinter(),
     });
     const paths = await writeReport(result, flags.out ?? 'fever-eval-fec');
@@ -156,8 +157,8 @@ export function registerEval(program: Command, config: () => Config): void {
         );
       }
       const triplets = makeTriplets(items, {
-        count: intFlag('count', flags.count, 1),
-        seed: intFlag('seed', flags.seed, 0),
+        count: wholeNumberFlag('count', flags.count, 1),
+        seed: wholeNumberFlag('seed', flags.seed, 0),
         groupBy: flags.groupBy !== undefined,
       });
       await writeFile(flags.out, formatFecCsv(triplets));
@@ -210,14 +211,6 @@ function modelOptions(cfg: Config, flags: CommonFlags & { minScore?: string; inp
     maxPixels: cfg.maxPixels,
     encoder,
   };
-}
-
-function intFlag(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new InputError('BAD_FLAG', `--${name} must be a whole number ≥ ${min}, got '${value}'`);
-  }
-  return n;
 }
 
 /** Progress on stderr: each phase once, then at most every 2 s. */

@@ -1,6 +1,6 @@
 import type { Logger } from '@fever/core';
-import { InputError } from '@fever/errors';
 import type { Config } from '@fever/schema';
+import { wholeNumberFlag } from '../number-flags.ts';
 
 /** A whole-number flag in [min, max], or undefined when absent. */
 export function intFlag(
@@ -9,15 +9,7 @@ export function intFlag(
   min: number,
   max: number,
 ): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InputError(
-      'BAD_FLAG',
-      `--${name} must be a whole number from ${min} to ${max}, got '${value}'`,
-    );
-  }
-  return n;
+  return value === undefined ? undefined : wholeNumberFlag(name, value, min, max);
 }
 
 /**

@@ -3,6 +3,7 @@ import { InputError } from '@fever/errors';
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
 import { encoderOptions } from '../encoder-options.ts';
+import { numberFlag, wholeNumberFlag } from '../number-flags.ts';
 
 interface TrainHeadFlags {
   labels: string;
@@ -136,16 +137,8 @@ export function registerTrain(program: Command, config: () => Config): void {
     });
 }
 
-function parse(name: string, value: string, ok: (n: number) => boolean, rule: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !ok(n)) {
-    throw new InputError('BAD_FLAG', `--${name} ${rule}, got '${value}'`);
-  }
-  return n;
-}
-const intFlag = (name: string, value: string, min: number) =>
-  parse(name, value, (n) => Number.isInteger(n) && n >= min, `must be a whole number ≥ ${min}`);
-const positive = (name: string, value: string) => parse(name, value, (n) => n > 0, 'must be > 0');
-const nonNegative = (name: string, value: string) => parse(name, value, (n) => n >= 0, 'must be ≥ 0');
+const intFlag = (name: string, value: string, min: number) => wholeNumberFlag(name, value, min);
+const positive = (name: string, value: string) => numberFlag(name, value, (n) => n > 0, 'must be > 0');
+const nonNegative = (name: string, value: string) => numberFlag(name, value, (n) => n >= 0, 'must be ≥ 0');
 const share = (name: string, value: string) =>
-  parse(name, value, (n) => n > 0 && n < 1, 'must lie between 0 and 1');
+  numberFlag(name, value, (n) => n > 0 && n < 1, 'must lie between 0 and 1');

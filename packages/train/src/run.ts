@@ -264,12 +264,7 @@ async function frozen(
         trained.model.dims,
       ),
     },
-    counts: {
-      train: sets.fit.items.length,
-      monitor: sets.monitor.items.length,
-      validation: sets.validation.items.length,
-      unreadable: all.failures.length,
-    },
+    counts: countsOf(sets, all.failures.length),
     seconds: { features: featureSeconds, training: trainingSeconds },
   };
 }
@@ -301,8 +296,7 @@ async function fineTuned(
   reportUnreadable(all.failures, say);
   const featureSeconds = (performance.now() - t0) / 1000;
   const part = (wanted: readonly LabelledImage[]) => {
-    const set = new Set(wanted);
-    const rows = all.items.flatMap((item, row) => (set.has(item) ? [row] : []));
+    const rows = rowsOf(all.items, wanted);
     return {
       items: rows.map((r) => all.items[r]!),
       original: rows.map((r) => all.original[r]!),
@@ -347,23 +341,35 @@ async function fineTuned(
           trained.model.dims,
         ),
       },
-      counts: {
-        train: sets.fit.items.length,
-        monitor: sets.monitor.items.length,
-        validation: sets.validation.items.length,
-        unreadable: all.failures.length,
-      },
+      counts: countsOf(sets, all.failures.length),
       seconds: { features: featureSeconds, training: trainingSeconds },
     };
   } finally {
-    await pool?.close();
+    await pool?.close(); // null on one core
   }
 }
 
-/** The rows of `all` that belong to `part` (unreadable images have none), in `all`'s order. */
-function subset(all: FeatureSet, part: readonly LabelledImage[]): FeatureSet {
+/** The rows of `items` that belong to `part` (unreadable images have none), in `items`' order. */
+function rowsOf(items: readonly LabelledImage[], part: readonly LabelledImage[]): number[] {
   const wanted = new Set(part);
-  const rows = all.items.flatMap((item, row) => (wanted.has(item) ? [row] : []));
+  return items.flatMap((item, row) => (wanted.has(item) ? [row] : []));
+}
+
+function countsOf(
+  sets: Record<keyof Parts, { items: readonly LabelledImage[] }>,
+  unreadable: number,
+): Trained['counts'] {
+  return {
+    train: sets.fit.items.length,
+    monitor: sets.monitor.items.length,
+    validation: sets.validation.items.length,
+    unreadable,
+  };
+}
+
+/** The rows of `all` that belong to `part`, in `all`'s order. */
+function subset(all: FeatureSet, part: readonly LabelledImage[]): FeatureSet {
+  const rows = rowsOf(all.items, part);
   const features = new Float32Array(rows.length * all.dims);
   rows.forEach((row, i) => {
     features.set(all.features.subarray(row * all.dims, (row + 1) * all.dims), i * all.dims);

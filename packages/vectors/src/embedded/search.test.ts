@@ -81,6 +81,34 @@ describe('embedded store quantisation', () => {
     expect(hit!.id).toBe(testId(7));
     await store.close();
   });
+
+  // f32 and i8 collections keep 4-byte copies, f16 ones 2-byte: any other length is damage.
+  it.each([
+    ['i8', (bytes: number) => bytes - 4],
+    ['f32', (bytes: number) => bytes / 2],
+    ['f16', (bytes: number) => bytes * 2],
+  ] as [Dtype, (bytes: number) => number][])(
+    '%s: a vectors.bin of the wrong length is reported as corrupt, naming the file',
+    async (dtype, damage) => {
+      const dir = tempDir();
+      let store = await EmbeddedVectorStore.open({ dir, dtype, fsync: false });
+      await store.ensureCollection({ name: 'c', dims, distance: 'cosine' });
+      await store.upsert('c', points(data, dims, 0, 100));
+      await store.close();
+      const col = join(dir, 'collections', 'c');
+      const file = join(col, `snap-${(await readFile(join(col, 'CURRENT'), 'utf8')).trim()}`, 'vectors.bin');
+      const bytes = await readFile(file);
+      const damaged = new Uint8Array(damage(bytes.length));
+      damaged.set(bytes.subarray(0, Math.min(bytes.length, damaged.length)));
+      await writeFile(file, damaged);
+      store = await EmbeddedVectorStore.open({ dir });
+      await expect(store.get('c', [testId(1)])).rejects.toMatchObject({
+        code: 'VECTORS_CORRUPT',
+        message: expect.stringContaining('vectors.bin has the wrong size'),
+      });
+      await store.close();
+    },
+  );
 });
 
 describe('embedded filtered search on the graph path', () => {

@@ -344,7 +344,7 @@ describe('process and dependency failures', () => {
     const root = tempDir('resume');
     cleanup.push(() => removeQuietly(root));
     const env: TestEnv = { dataDir: join(root, 'data') };
-    const { dir, files } = await photos('resume', 80);
+    const { dir, files } = await photos('resume', 200);
     const args = ['index', dir, '--collection', 'resume', '--batch', '4'];
 
     const first = fever(args, env);
@@ -373,6 +373,9 @@ describe('process and dependency failures', () => {
     await sleep(1000 + Math.random() * 1500);
     second.proc.kill('SIGKILL');
     await second.exited;
+    // The kill must land mid-run, or there is nothing left to resume: hence 200 photos, ≥ 5 s
+    // of work at twice the rate this machine indexes them.
+    expect(second.output(), 'the second run finished before it was killed').not.toContain('succeeded');
 
     const third = await runFever(args, env);
     expect(third.code, third.output.slice(-3000)).toBe(0);

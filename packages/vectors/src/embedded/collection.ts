@@ -337,10 +337,14 @@ export class MemCollection {
     const selectivity = matches ? matches.length / live : 1;
     const maxCandidates = Math.max(tuning.efSearch * 16, 10_000);
     let want = this.firstWant(k, exclude.size, selectivity, tuning);
+    // Candidates come nearest first. A quantised graph's order is close enough that the exact top
+    // k is among its best 2k, so only those are re-scored (reading their f32 rows was 16% of a
+    // query server's CPU with all 64): on real face embeddings recall@10 is 0.9880 against 0.9884.
+    const enough = this.meta.dtype === 'f32' ? k : 2 * k;
     let found = firstRound ?? this.index.search(q, want, 1);
     for (;;) {
       const hits: Scored[] = [];
-      for (let i = 0; i < found.keys.length; i++) {
+      for (let i = 0; i < found.keys.length && hits.length < enough; i++) {
         const slot = Number(found.keys[i]!);
         if (exclude.has(slot) || !accept(slot)) continue;
         const score =

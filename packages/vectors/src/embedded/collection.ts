@@ -260,8 +260,8 @@ export class MemCollection {
    * k best matches. Filters never cost recall: a filter matching few points (≤ exactThreshold) is
    * answered by an exact scan of exactly those points; a broad one by the graph with the
    * candidate count scaled by 1/selectivity, grown ×4 while too few candidates pass, and an exact
-   * scan as the last resort. Graph candidates are re-scored from the stored vectors when the graph
-   * is quantised, so f16/i8 lose little ranking quality and scores are the same as an exact scan.
+   * scan as the last resort. When the graph is quantised its best 3k candidates are re-scored from
+   * the stored vectors, so f16/i8 lose little ranking quality and scores are an exact scan's.
    */
   search(
     query: Float32Array,

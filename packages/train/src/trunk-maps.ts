@@ -54,12 +54,6 @@ export async function trunkMaps(
   const { manifest } = await expressionTrunkPrefixModel(options.block);
   const { side, channels } = DENSE_BLOCK_SHAPES[options.block];
   const size = side * side * channels;
-  const cache = await MapCache.open(
-    options.cacheDir,
-    `${manifest.id}@${manifest.version}`,
-    manifest.sha256,
-    size,
-  );
   const failures: TrunkMapSet['failures'] = [];
   const wanted: { item: LabelledImage; sha: string; flip: boolean }[] = [];
   const readable: LabelledImage[] = [];
@@ -77,6 +71,13 @@ export async function trunkMaps(
     wanted.push({ item, sha, flip: false });
     if (options.flip(item)) wanted.push({ item, sha, flip: true });
   }
+  const cache = await MapCache.open(
+    options.cacheDir,
+    `${manifest.id}@${manifest.version}`,
+    manifest.sha256,
+    size,
+    wanted,
+  );
   const missing = wanted.filter((w) => !cache.has(w.sha, w.flip));
   const progress = options.onProgress ?? (() => {});
   progress(wanted.length - missing.length, wanted.length);
@@ -195,7 +196,8 @@ const KEY_BYTES = 32;
 /**
  * float16 maps on disk: one append-only file per trunk model, fixed-size records (32-byte key,
  * then the map). Several GB for FER2013 with flips, so it is read in chunks (Node reads no file
- * over 2 GiB in one call), and a record cut short by a crash is truncated away.
+ * over 2 GiB in one call), only the maps a run asks for are kept in memory (a run without flips
+ * skips the mirrored half), and a record cut short by a crash is truncated away.
  */
 class MapCache {
   private pending: Buffer[] = [];
@@ -207,13 +209,21 @@ class MapCache {
     private readonly maps: Map<string, Uint16Array>,
   ) {}
 
-  static async open(dir: string | null, model: string, sha256: string, size: number): Promise<MapCache> {
-    if (dir === null) return new MapCache(null, `${model}|${sha256}`, size, new Map());
+  static async open(
+    dir: string | null,
+    model: string,
+    sha256: string,
+    size: number,
+    wanted: readonly { sha: string; flip: boolean }[],
+  ): Promise<MapCache> {
+    const tag = `${model}|${sha256}`;
+    if (dir === null) return new MapCache(null, tag, size, new Map());
     const safe = model.replace(/[^A-Za-z0-9._+@-]/g, '_');
     const folder = join(dir, 'trunk-maps', `${safe}-${sha256.slice(0, 12)}`);
     await mkdir(folder, { recursive: true });
     const file = join(folder, 'maps.f16');
-    return new MapCache(file, `${model}|${sha256}`, size, await load(file, size));
+    const keep = new Set(wanted.map((w) => mapKey(tag, w.sha, w.flip).toString('hex')));
+    return new MapCache(file, tag, size, await readMapFile(file, size, keep));
   }
 
   has(imageSha: string, flip: boolean): boolean {
@@ -240,13 +250,25 @@ class MapCache {
   }
 
   private key(imageSha: string, flip: boolean): Buffer {
-    return createHash('sha256')
-      .update(`${imageSha}|${flip ? 'mirrored' : 'original'}|${this.model}`)
-      .digest();
+    return mapKey(this.model, imageSha, flip);
   }
 }
 
-async function load(file: string, size: number): Promise<Map<string, Uint16Array>> {
+function mapKey(model: string, imageSha: string, flip: boolean): Buffer {
+  return createHash('sha256')
+    .update(`${imageSha}|${flip ? 'mirrored' : 'original'}|${model}`)
+    .digest();
+}
+
+/**
+ * The maps of `file` whose key (hex) is in `keep`, by key; starts the file afresh when it is
+ * missing or holds maps of another size, and truncates a record cut short.
+ */
+export async function readMapFile(
+  file: string,
+  size: number,
+  keep: ReadonlySet<string>,
+): Promise<Map<string, Uint16Array>> {
   const maps = new Map<string, Uint16Array>();
   const record = KEY_BYTES + size * 2;
   const header = MAGIC.length + 4;
@@ -280,9 +302,11 @@ async function load(file: string, size: number): Promise<Map<string, Uint16Array
       await handle.read(buffer, 0, k * record, header + r * record);
       for (let i = 0; i < k; i++) {
         const at = i * record;
+        const key = buffer.toString('hex', at, at + KEY_BYTES);
+        if (!keep.has(key)) continue;
         const map = new Uint16Array(size);
         new Uint8Array(map.buffer).set(buffer.subarray(at + KEY_BYTES, at + record));
-        maps.set(buffer.toString('hex', at, at + KEY_BYTES), map);
+        maps.set(key, map);
       }
     }
     const whole = header + count * record;

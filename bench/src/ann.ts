@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- ann [--sizes=100000,1000000] [--dtypes=f32] [--queries=300] [--dims=256]
  *                      [--connectivity=32] [--expansion-add=128] [--ef=768[,128,…]]
- *                      [--data=random|clustered|fer2013]`
+ *                      [--data=random|clustered|fer2013] [--model=<manifest.json>]`
  *
  * The embedded vector store (usearch HNSW behind EmbeddedVectorStore, default settings) against
  * exact brute-force search over the same random unit vectors, in the same run:
@@ -15,7 +15,8 @@
  * structure, every point nearly equidistant. --data=clustered adds structure like real embeddings;
  * --data=fer2013 is real ones: the bundled model's embeddings of the FER2013 training crops
  * (28 709; the last --queries of them, shuffled, are the held-out queries, so --sizes is at most
- * 28 709 − queries). Each size/dtype runs in a child process so RSS figures do not leak into each other.
+ * 28 709 − queries); `--model` embeds them with another expression model instead (a learned head,
+ * for dimension against size and speed; its dims replace --dims). Each size/dtype runs in a child process so RSS figures do not leak into each other.
  * Rows land in bench/results/ann.json, replacing earlier rows of the same data, size and dtype.
  */
 import { spawn } from 'node:child_process';
@@ -37,6 +38,8 @@ const K = 10;
 
 interface Row {
   data: Dataset;
+  /** For fer2013: the model that embedded the faces, id@version. */
+  model?: string;
   size: number;
   dtype: Dtype;
   /** HNSW build settings: M (connectivity), efConstruction (expansionAdd); ef is in `method`. */
@@ -63,11 +66,13 @@ export default async function annBench(args: string[]): Promise<void> {
   const sizes = arg(args, 'sizes', '100000,1000000').split(',').map(Number);
   const dtypes = arg(args, 'dtypes', 'f32').split(',') as Dtype[];
   // Embeds the crops once, here, so the children only read the cache.
-  if (arg(args, 'data', 'random') === 'fer2013') await fer2013Embeddings();
+  const model = arg(args, 'model', '');
+  if (model && arg(args, 'data', 'random') !== 'fer2013') throw new Error('--model needs --data=fer2013');
+  if (model || arg(args, 'data', 'random') === 'fer2013') await fer2013Embeddings(model || undefined);
   const rows: Row[] = [];
   for (const size of sizes) {
     for (const dtype of dtypes) {
-      console.error(`ann: ${size} × ${arg(args, 'dims', '256')}-d, ${dtype} …`);
+      console.error(`ann: ${size} × ${model ? model : `${arg(args, 'dims', '256')}-d`}, ${dtype} …`);
       rows.push(...(await inChild(args, `${size}:${dtype}`)));
     }
   }
@@ -81,7 +86,7 @@ export default async function annBench(args: string[]): Promise<void> {
   } catch {
     // First run.
   }
-  const key = (r: Row) => `${r.data ?? 'random'}:${r.size}:${r.dtype}`;
+  const key = (r: Row) => `${r.data ?? 'random'}:${r.model ?? ''}:${r.size}:${r.dtype}`;
   const done = new Set(rows.map(key));
   const merged = [...previous.filter((r) => !done.has(key(r))), ...rows];
   merged.sort(
@@ -107,7 +112,7 @@ export default async function annBench(args: string[]): Promise<void> {
 function display(r: Row): Record<string, string | number> {
   const f = (v: number | null, digits: number) => (v === null ? '' : v.toFixed(digits));
   return {
-    data: r.data ?? 'random',
+    data: r.model ? `${r.data} (${r.model})` : (r.data ?? 'random'),
     vectors: r.size.toLocaleString('en-US'),
     dtype: r.dtype,
     hnsw: r.hnsw ?? '',
@@ -153,7 +158,6 @@ async function runOne(args: string[], spec: string): Promise<void> {
   const [sizeText, dtypeText] = spec.split(':');
   const size = Number(sizeText);
   const dtype = dtypeText as Dtype;
-  const dims = Number(arg(args, 'dims', '256'));
   const queryCount = Number(arg(args, 'queries', '300'));
   // Defaults are the store's own; the flags exist to trade build time for recall at 1M.
   const connectivity = Number(arg(args, 'connectivity', '32'));
@@ -164,7 +168,13 @@ async function runOne(args: string[], spec: string): Promise<void> {
   const log = (msg: string) => console.error(`  [${size}/${dtype}] ${msg}`);
 
   const dataset = arg(args, 'data', 'random') as Dataset;
-  const [data, queries] = await vectorsFor(dataset, size, queryCount, dims);
+  const { data, queries, dims, model } = await vectorsFor(
+    dataset,
+    size,
+    queryCount,
+    Number(arg(args, 'dims', '256')),
+    arg(args, 'model', '') || undefined,
+  );
   const labelOf = (i: number) => LABELS[i % LABELS.length]!;
   const query = (q: number) => queries.subarray(q * dims, (q + 1) * dims);
 
@@ -293,6 +303,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
 
     const row = (method: string, m: Measured, built: boolean): Row => ({
       data: dataset,
+      model,
       size,
       dtype,
       hnsw,
@@ -326,23 +337,34 @@ async function vectorsFor(
   size: number,
   queryCount: number,
   dims: number,
-): Promise<[Float32Array, Float32Array]> {
+  modelManifest: string | undefined,
+): Promise<{ data: Float32Array; queries: Float32Array; dims: number; model?: string }> {
   if (dataset === 'clustered') {
-    return [clusteredUnitVectors(size, dims, 42), clusteredUnitVectors(queryCount, dims, 4242)];
+    return {
+      data: clusteredUnitVectors(size, dims, 42),
+      queries: clusteredUnitVectors(queryCount, dims, 4242),
+      dims,
+    };
   }
   if (dataset === 'random')
-    return [randomUnitVectors(size, dims, 42), randomUnitVectors(queryCount, dims, 4242)];
+    return {
+      data: randomUnitVectors(size, dims, 42),
+      queries: randomUnitVectors(queryCount, dims, 4242),
+      dims,
+    };
   if (dataset !== 'fer2013') throw new Error(`--data must be random, clustered or fer2013, got ${dataset}`);
-  const real = await fer2013Embeddings();
-  if (real.dims !== dims) throw new Error(`the FER2013 embeddings have ${real.dims} dims, not ${dims}`);
+  const real = await fer2013Embeddings(modelManifest);
   if (size + queryCount > real.count) {
     throw new Error(`--data=fer2013 holds ${real.count} faces: --sizes + --queries must not exceed it`);
   }
+  const d = real.dims;
   // Copies: usearch's exactSearch ignores a view's byte offset.
-  return [
-    real.vectors.slice(0, size * dims),
-    real.vectors.slice((real.count - queryCount) * dims, real.count * dims),
-  ];
+  return {
+    data: real.vectors.slice(0, size * d),
+    queries: real.vectors.slice((real.count - queryCount) * d, real.count * d),
+    dims: d,
+    model: modelManifest ? real.model : undefined,
+  };
 }
 
 function du(path: string): number {

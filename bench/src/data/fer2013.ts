@@ -1,8 +1,8 @@
 /**
- * Real face embeddings for the vector benchmarks: the bundled expression model run over the
- * FER2013 training crops (../shared/data/fer2013_train: 28 709 48×48 greyscale JPEG faces,
- * listed by label in its labels.csv), cached under .fever/bench-embeddings/ so that later runs
- * skip the encoder (~4 min on two cores). Rows are shuffled with a fixed seed: the list is sorted
+ * Real face embeddings for the vector benchmarks: the bundled expression model (or another one,
+ * e.g. a learned head) run over the FER2013 training crops (../shared/data/fer2013_train: 28 709
+ * 48×48 greyscale JPEG faces, listed by label in its labels.csv), cached per model under
+ * .fever/bench-embeddings/ so that later runs skip the encoder (1–4 min on two cores). Rows are shuffled with a fixed seed: the list is sorted
  * by label, and a held-out query set taken from its end must not be all one expression.
  */
 import { existsSync } from 'node:fs';
@@ -24,13 +24,12 @@ export interface Embeddings {
   model: string;
 }
 
-export async function fer2013Embeddings(): Promise<Embeddings> {
-  const meta = join(CACHE_DIR, 'fer2013_train.json');
-  const raw = join(CACHE_DIR, 'fer2013_train.f32');
-  const manifest = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) as {
-    id: string;
-    version: string;
-  };
+/** `manifestPath`: the expression model's manifest.json (default: the bundled model). */
+export async function fer2013Embeddings(manifestPath = DEFAULT_EXPRESSION_MANIFEST): Promise<Embeddings> {
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { id: string; version: string };
+  const name = `fer2013_train-${`${manifest.id}@${manifest.version}`.replace(/[^A-Za-z0-9._@+-]/g, '_')}`;
+  const meta = join(CACHE_DIR, `${name}.json`);
+  const raw = join(CACHE_DIR, `${name}.f32`);
   if (existsSync(meta) && existsSync(raw)) {
     const cached = JSON.parse(await readFile(meta, 'utf8')) as Omit<Embeddings, 'vectors'>;
     // Embeddings of another model version are not this model's: embed again.
@@ -53,7 +52,11 @@ export async function fer2013Embeddings(): Promise<Embeddings> {
     const j = Math.floor(rand() * (i + 1));
     [files[i], files[j]] = [files[j]!, files[i]!];
   }
-  const encoder = await Encoder.create({ device: 'cpu', logger: { info() {}, warn() {} } });
+  const encoder = await Encoder.create({
+    device: 'cpu',
+    expressionModel: manifestPath,
+    logger: { info() {}, warn() {} },
+  });
   try {
     const dims = encoder.expression.dims;
     const vectors = new Float32Array(files.length * dims);

@@ -16,8 +16,9 @@
  * --data=fer2013 is real ones: the bundled model's embeddings of the FER2013 training crops
  * (28 709; the last --queries of them, shuffled, are the held-out queries, so --sizes is at most
  * 28 709 − queries); `--model` embeds them with another expression model instead (a learned head,
- * for dimension against size and speed; its dims replace --dims). Each size/dtype runs in a child process so RSS figures do not leak into each other.
- * Rows land in bench/results/ann.json, replacing earlier rows of the same data, size and dtype.
+ * for dimension against size and speed; its dims replace --dims). Each size/dtype runs in a child
+ * process so RSS figures do not leak into each other. Rows land in bench/results/ann.json,
+ * replacing earlier rows of the same data, model, size and dtype.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

@@ -2,8 +2,9 @@
  * Real face embeddings for the vector benchmarks: the bundled expression model (or another one,
  * e.g. a learned head) run over the FER2013 training crops (../shared/data/fer2013_train: 28 709
  * 48×48 greyscale JPEG faces, listed by label in its labels.csv), cached per model under
- * .fever/bench-embeddings/ so that later runs skip the encoder (1–4 min on two cores). Rows are shuffled with a fixed seed: the list is sorted
- * by label, and a held-out query set taken from its end must not be all one expression.
+ * .fever/bench-embeddings/ so that later runs skip the encoder (1–4 min on two cores). Rows are
+ * shuffled with a fixed seed: the list is sorted by label, and a held-out query set taken from its
+ * end must not be all one expression.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';

@@ -11,6 +11,9 @@
  */
 export type { Dtype } from './embedded/collection.ts';
 export { type EmbeddedOptions, EmbeddedVectorStore } from './embedded/store.ts';
+// The float16 codec of the store's f16 copies (Node 20 has no Float16Array); the trainer's
+// float16 feature maps use it too.
+export { f16ToF32Table, f32ToF16 } from './math.ts';
 export { modelAliasName, modelCollectionName } from './names.ts';
 export { openVectorStore, type VectorStoreConfig } from './open.ts';
 export type { RetryOptions } from './qdrant/retry.ts';

@@ -18,6 +18,16 @@ describe('f16 conversion', () => {
     expect(t[f32ToF16(1 + 2 ** -11)]).toBe(1); // a tie rounds to even
     expect(t[f32ToF16(1 + 3 * 2 ** -11)]).toBe(1 + 2 ** -9);
   });
+
+  it('encodes known values to their IEEE 754 half bits and decodes every finite half exactly', () => {
+    expect(f32ToF16(-2)).toBe(0xc000);
+    expect(f32ToF16(0.1)).toBe(0x2e66);
+    expect(f32ToF16(65504)).toBe(0x7bff);
+    expect(f32ToF16(2 ** -24)).toBe(0x0001);
+    expect(f32ToF16(2 ** -26)).toBe(0);
+    const t = f16ToF32Table();
+    for (let h = 0; h < 0x7c00; h++) expect(f32ToF16(t[h]!)).toBe(h);
+  });
 });
 
 describe('TopK', () => {

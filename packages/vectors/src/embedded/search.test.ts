@@ -41,6 +41,20 @@ describe('embedded store quantisation', () => {
         return found / 300;
       };
       expect(await recall()).toBeGreaterThanOrEqual(0.98);
+      // Scores are exact cosines of the stored copies, best first, not the graph's quantised ones.
+      for (let q = 0; q < 5; q++) {
+        const query = queries.slice(q * dims, (q + 1) * dims);
+        const hits = await store.search('q', query, { k: 10 });
+        const stored = await store.get(
+          'q',
+          hits.map((h) => h.id),
+        );
+        hits.forEach((h, i) => {
+          const exact = stored[i]!.vector.reduce((acc, x, j) => acc + x * query[j]!, 0);
+          expect(h.score).toBeCloseTo(exact, 6);
+          if (i > 0) expect(h.score).toBeLessThanOrEqual(hits[i - 1]!.score);
+        });
+      }
       const [p] = await store.get('q', [testId(42)]);
       const worst = Math.max(...p!.vector.map((x, j) => Math.abs(x - data[42 * dims + j]!)));
       expect(worst).toBeLessThanOrEqual(tolerance);

@@ -16,7 +16,7 @@
  * --data=fer2013 is real ones: the bundled model's embeddings of the FER2013 training crops
  * (28 709; the last --queries of them, shuffled, are the held-out queries, so --sizes is at most
  * 28 709 − queries); `--model` embeds them with another expression model instead (a learned head,
- * for dimension against size and speed; its dims replace --dims). Each size/dtype runs in a child
+ * for dimension against size and speed; --dims, when given, must be the model's). Each size/dtype runs in a child
  * process so RSS figures do not leak into each other. Rows land in bench/results/ann.json,
  * replacing earlier rows of the same data, model, size and dtype.
  */
@@ -173,7 +173,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
     dataset,
     size,
     queryCount,
-    Number(arg(args, 'dims', '256')),
+    arg(args, 'dims', ''),
     arg(args, 'model', '') || undefined,
   );
   const labelOf = (i: number) => LABELS[i % LABELS.length]!;
@@ -337,9 +337,11 @@ async function vectorsFor(
   dataset: Dataset,
   size: number,
   queryCount: number,
-  dims: number,
+  /** --dims as given ('' when not): 256 by default; fer2013 takes its model's and checks it. */
+  dimsFlag: string,
   modelManifest: string | undefined,
 ): Promise<{ data: Float32Array; queries: Float32Array; dims: number; model?: string }> {
+  const dims = Number(dimsFlag || 256);
   if (dataset === 'clustered') {
     return {
       data: clusteredUnitVectors(size, dims, 42),
@@ -355,6 +357,8 @@ async function vectorsFor(
     };
   if (dataset !== 'fer2013') throw new Error(`--data must be random, clustered or fer2013, got ${dataset}`);
   const real = await fer2013Embeddings(modelManifest);
+  if (dimsFlag && real.dims !== dims)
+    throw new Error(`the FER2013 embeddings have ${real.dims} dims, not ${dims}`);
   if (size + queryCount > real.count) {
     throw new Error(`--data=fer2013 holds ${real.count} faces: --sizes + --queries must not exceed it`);
   }

@@ -1,5 +1,4 @@
 export {
-  type ConvertedModel,
   composeHeadModel,
   expressionBlockTensors,
   expressionTrunkPrefixModel,
@@ -21,6 +20,7 @@ export {
   type HeadLayer,
   type TrunkTensor,
 } from './convert/networks.ts';
+export type { ConvertedModel } from './convert/write-model.ts';
 export {
   DEFAULT_MAX_PIXELS,
   type DecodeOptions,

@@ -20,6 +20,8 @@ export const modelManifestSchema = z.object({
     size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
     layout: z.enum(['NCHW', 'NHWC']),
     channels: z.enum(['RGB', 'BGR', 'GRAY']),
+    /** GRAY only: grey = r·R + g·G + b·B, before mean/std. Default [0.299, 0.587, 0.114] (ITU-R 601). */
+    grayWeights: z.tuple([z.number(), z.number(), z.number()]).optional(),
     /** Applied by fever before the model: (pixel - mean) / std, per channel, pixels in 0..255. */
     mean: z.array(z.number()).min(1).max(3),
     std: z
@@ -45,6 +47,10 @@ export const modelManifestSchema = z.object({
   labels: z.array(z.string().min(1)).optional(),
   license: z.string().optional(),
   source: z.string().optional(),
+  /** The files a converted model was made from (`<package>@<version>/<path>`), with their sha256. */
+  sources: z
+    .array(z.object({ path: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }))
+    .optional(),
 });
 
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
@@ -80,6 +86,12 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
   }
   if (m.task === 'face-detector' && !m.outputs.grid) {
     throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: outputs.grid is required`);
+  }
+  if (m.input.grayWeights && m.input.channels !== 'GRAY') {
+    throw new ModelError(
+      'MODEL_MANIFEST_INVALID',
+      `model manifest ${where}: input.grayWeights needs input.channels GRAY, not ${m.input.channels}`,
+    );
   }
   const channels = m.input.channels === 'GRAY' ? 1 : 3;
   for (const key of ['mean', 'std'] as const) {

@@ -51,11 +51,16 @@ export interface InputSpec {
   channels: 'RGB' | 'BGR' | 'GRAY';
   mean: number[];
   std: number[];
+  /** R, G, B weights of the grey value (GRAY only). */
+  grayWeights?: [number, number, number];
 }
 
+/** ITU-R BT.601 luma, the default grey. */
+const BT601: [number, number, number] = [0.299, 0.587, 0.114];
+
 export function inputSpecOf(manifest: ModelManifest): InputSpec {
-  const { size, layout, channels, mean, std } = manifest.input;
-  return { size, layout, channels, mean, std };
+  const { size, layout, channels, mean, std, grayWeights } = manifest.input;
+  return { size, layout, channels, mean, std, ...(grayWeights ? { grayWeights } : {}) };
 }
 
 export function channelCount(spec: InputSpec): number {
@@ -114,6 +119,7 @@ export function resizeNormalizeInto(
   };
 
   const gray = spec.channels === 'GRAY';
+  const [wr, wg, wb] = spec.grayWeights ?? BT601;
   const source = spec.channels === 'BGR' ? [2, 1, 0] : [0, 1, 2];
   const channelStride = spec.layout === 'NCHW' ? plane : 1;
   const pixelStride = spec.layout === 'NCHW' ? 1 : channels;
@@ -143,7 +149,7 @@ export function resizeNormalizeInto(
       }
       const base = offset + (y * outW + x) * pixelStride;
       if (gray) {
-        const value = f32(0.299 * rgb[0]! + 0.587 * rgb[1]! + 0.114 * rgb[2]!);
+        const value = f32(wr * rgb[0]! + wg * rgb[1]! + wb * rgb[2]!);
         out[base] = f32(f32(value - mean[0]!) / std[0]!);
       } else {
         for (let c = 0; c < 3; c++) {

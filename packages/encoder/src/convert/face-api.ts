@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelManifest } from '../manifest.ts';
@@ -16,7 +16,8 @@ import {
   type TrunkTensor,
   tinyFaceDetectorGraph,
 } from './networks.ts';
-import { readTfjsWeights } from './tfjs-weights.ts';
+import { readTfjsWeights, type WeightGroup } from './tfjs-weights.ts';
+import { type ConvertedModel, sourceDigests, writeModel } from './write-model.ts';
 
 /** Bump when the conversion changes the ONNX bytes: the version tags every stored vector. */
 const CONVERSION_REVISION = 1;
@@ -72,12 +73,6 @@ const TARGETS: Target[] = [
   },
 ];
 
-export interface ConvertedModel {
-  id: string;
-  manifestPath: string;
-  written: boolean;
-}
-
 interface FaceApiWeights {
   version: string;
   dir: string;
@@ -93,6 +88,13 @@ async function faceApiWeights(): Promise<FaceApiWeights> {
 
 async function loadWeights(face: FaceApiWeights, file: string): Promise<WeightSource> {
   return new WeightSource(await readTfjsWeights(join(face.dir, file)), file);
+}
+
+/** A weights manifest and its shards, with their sha256s. */
+async function weightSources(face: FaceApiWeights, file: string) {
+  const groups = JSON.parse(await readFile(join(face.dir, file), 'utf8')) as WeightGroup[];
+  const files = [file, ...groups.flatMap((g) => g.paths)];
+  return sourceDigests(face.dir, `@vladmandic/face-api@${face.version}/model`, files);
 }
 
 /**
@@ -118,6 +120,7 @@ export async function convertFaceApiModels(outDir: string): Promise<ConvertedMod
       ...target.manifest(version),
       license: 'MIT (weights: @vladmandic/face-api)',
       source: `@vladmandic/face-api@${face.version}/model/${target.weights}`,
+      sources: await weightSources(face, target.weights),
     };
     converted.push(await writeModel(join(outDir, target.id), manifest, onnx));
   }
@@ -204,31 +207,4 @@ export async function expressionBlockTensors(block: DenseBlockName): Promise<Tru
   return [...tensors.entries()]
     .filter(([name]) => name.startsWith(`${block}/`))
     .map(([name, t]) => ({ name, shape: t.shape, data: t.data }));
-}
-
-/** Writes model.onnx and manifest.json unless both already hold these bytes. */
-async function writeModel(dir: string, manifest: ModelManifest, onnx: Uint8Array): Promise<ConvertedModel> {
-  const manifestPath = join(dir, 'manifest.json');
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-  const unchanged =
-    (await readFile(manifestPath, 'utf8').then(
-      (text) => text === manifestText,
-      () => false,
-    )) &&
-    (await readFile(join(dir, 'model.onnx')).then(
-      (bytes) => sha256Hex(bytes) === manifest.sha256,
-      () => false,
-    ));
-  if (!unchanged) {
-    await mkdir(dir, { recursive: true });
-    await writeAtomic(join(dir, 'model.onnx'), onnx);
-    await writeAtomic(manifestPath, manifestText);
-  }
-  return { id: manifest.id, manifestPath, written: !unchanged };
-}
-
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }

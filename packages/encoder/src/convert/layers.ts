@@ -52,7 +52,9 @@ function hwioToOihw({ shape, data }: Tensor): { dims: number[]; data: Float32Arr
 
 /** Depthwise [kh, kw, C, 1] → ONNX [C, 1, kh, kw] for a Conv with group = C. */
 function depthwiseToOihw({ shape, data }: Tensor): { dims: number[]; data: Float32Array } {
-  const [kh, kw, c] = shape as [number, number, number, number];
+  const [kh, kw, c, multiplier] = shape as [number, number, number, number];
+  if (multiplier !== 1)
+    throw new Error(`depthwise filter ${shape.join('x')}: only a channel multiplier of 1 is supported`);
   const out = new Float32Array(data.length);
   for (let h = 0; h < kh; h++)
     for (let w = 0; w < kw; w++)
@@ -86,6 +88,24 @@ export function conv(
   });
 }
 
+/** tf.depthwiseConv2d with a channel multiplier of 1 (no bias). */
+export function depthwiseConv(
+  g: GraphBuilder,
+  x: string,
+  filter: Tensor,
+  name: string,
+  stride: number,
+  padding: Padding,
+): string {
+  const dw = depthwiseToOihw(filter);
+  return g.node('Conv', [x, g.constant(`${name}/depthwise_filter`, dw.dims, dw.data)], {
+    group: attr.int(dw.dims[0]!),
+    kernel_shape: attr.ints(dw.dims.slice(2)),
+    strides: attr.ints([stride, stride]),
+    ...paddingAttrs(padding),
+  });
+}
+
 /**
  * tf.separableConv2d (depthwise with stride and padding, then a 1×1 pointwise) plus bias.
  * `name` prefixes the ONNX constants (default: the weights' prefix); a second copy of a layer
@@ -100,13 +120,7 @@ export function separableConv(
   padding: Padding,
   name = prefix,
 ): string {
-  const dw = depthwiseToOihw(weights.get(`${prefix}/depthwise_filter`));
-  const depthwise = g.node('Conv', [x, g.constant(`${name}/depthwise_filter`, dw.dims, dw.data)], {
-    group: attr.int(dw.dims[0]!),
-    kernel_shape: attr.ints(dw.dims.slice(2)),
-    strides: attr.ints([stride, stride]),
-    ...paddingAttrs(padding),
-  });
+  const depthwise = depthwiseConv(g, x, weights.get(`${prefix}/depthwise_filter`), name, stride, padding);
   const pointwise = weights.get(`${prefix}/pointwise_filter`);
   return conv(g, depthwise, pointwise, weights.get(`${prefix}/bias`), `${name}/pointwise`, 1, 'valid');
 }

@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 interface WeightSpec {
   name: string;
   shape: number[];
-  dtype: 'float32';
+  dtype: 'float32' | 'int32';
   quantization?: { dtype: 'uint8' | 'uint16' | 'float16'; scale?: number; min?: number };
 }
 
-interface WeightGroup {
+export interface WeightGroup {
   paths: string[];
   weights: WeightSpec[];
 }
@@ -27,9 +27,22 @@ export interface Tensor {
  */
 export async function readTfjsWeights(manifestPath: string): Promise<Map<string, Tensor>> {
   const groups = JSON.parse(await readFile(manifestPath, 'utf8')) as WeightGroup[];
+  return readWeightGroups(groups, dirname(manifestPath), manifestPath);
+}
+
+/**
+ * The tensors of weight groups whose shard paths are relative to `dir` (a weights manifest's
+ * groups, or a graph model's `weightsManifest`). int32 tensors (a graph's axes) come back as
+ * float32 too: they hold small integers, which float32 keeps exactly.
+ */
+export async function readWeightGroups(
+  groups: WeightGroup[],
+  dir: string,
+  label: string,
+): Promise<Map<string, Tensor>> {
   const tensors = new Map<string, Tensor>();
   for (const group of groups) {
-    const shards = await Promise.all(group.paths.map((p) => readFile(join(dirname(manifestPath), p))));
+    const shards = await Promise.all(group.paths.map((p) => readFile(join(dir, p))));
     const bytes = Buffer.concat(shards);
     let offset = 0;
     for (const spec of group.weights) {
@@ -39,7 +52,7 @@ export async function readTfjsWeights(manifestPath: string): Promise<Map<string,
       offset += byteLength;
     }
     if (offset !== bytes.byteLength) {
-      throw new Error(`${manifestPath}: weights use ${offset} bytes but the shards hold ${bytes.byteLength}`);
+      throw new Error(`${label}: weights use ${offset} bytes but the shards hold ${bytes.byteLength}`);
     }
   }
   return tensors;
@@ -49,7 +62,11 @@ function decode(spec: WeightSpec, bytes: Buffer, offset: number, size: number) {
   const q = spec.quantization;
   const data = new Float32Array(size);
   if (!q) {
-    for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
+    if (spec.dtype === 'int32') {
+      for (let i = 0; i < size; i++) data[i] = bytes.readInt32LE(offset + i * 4);
+    } else {
+      for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
+    }
     return { data, byteLength: size * 4 };
   }
   if (q.dtype === 'uint8' || q.dtype === 'uint16') {

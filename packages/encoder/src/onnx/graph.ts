@@ -2,6 +2,7 @@ import { ProtoWriter } from './protobuf.ts';
 
 /** ONNX TensorProto.DataType values used here. */
 const FLOAT = 1;
+const INT64 = 7;
 
 // AttributeProto.AttributeType
 const ATTR_FLOAT = 1;
@@ -33,7 +34,7 @@ interface NodeSpec {
 interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array;
+  data: Float32Array | BigInt64Array;
 }
 
 interface ValueInfo {
@@ -71,6 +72,12 @@ export class GraphBuilder {
       );
     }
     this.initializers.push({ name, dims, data });
+    return name;
+  }
+
+  /** An int64 initializer (shapes, indices, axes): what Reshape, Gather and Slice take. */
+  int64Constant(name: string, values: readonly number[]): string {
+    this.initializers.push({ name, dims: [values.length], data: BigInt64Array.from(values, BigInt) });
     return name;
   }
 
@@ -122,9 +129,9 @@ export class GraphBuilder {
     for (const init of this.initializers) {
       g.message(5, (t) => {
         for (const d of init.dims) t.int(1, d);
-        t.int(2, FLOAT);
+        t.int(2, init.data instanceof Float32Array ? FLOAT : INT64);
         t.string(8, init.name);
-        // raw_data is little-endian IEEE 754, which is what a Float32Array holds on every platform Node runs on.
+        // raw_data is little-endian, which is what typed arrays hold on every platform Node runs on.
         t.bytes(9, new Uint8Array(init.data.buffer, init.data.byteOffset, init.data.byteLength));
       });
     }

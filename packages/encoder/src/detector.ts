@@ -1,5 +1,5 @@
 import type { RgbImage } from './decode.ts';
-import type { LoadedModel } from './manifest.ts';
+import type { LoadedModel, ModelManifest } from './manifest.ts';
 import {
   bottomRightSquare,
   type InputSpec,
@@ -23,19 +23,25 @@ export interface Detection {
 }
 
 export interface DetectorOptions {
-  /** Square network input side; a multiple of 32. Larger finds smaller faces, slower. */
+  /**
+   * Square network input side. Tiny YOLO: a multiple of 32, larger finds smaller faces, slower
+   * (default: the manifest's size). SSD: 512 only (its anchors are fixed).
+   */
   inputSize: number;
   /** Minimum face score, 0..1. */
   scoreThreshold: number;
   /** Boxes overlapping a better one by more than this IoU are dropped. */
   iouThreshold: number;
+  /** At most this many faces per image (SSD; face-api's default 100). */
+  maxResults: number;
 }
 
-export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
-  inputSize: 416,
-  scoreThreshold: 0.5,
-  iouThreshold: 0.4,
-};
+/** face-api's defaults for each decoder (TinyFaceDetectorOptions, SsdMobilenetv1Options + locateFaces). */
+export function detectorDefaults(manifest: ModelManifest): DetectorOptions {
+  return manifest.decoder === 'ssd'
+    ? { inputSize: manifest.input.size[0], scoreThreshold: 0.5, iouThreshold: 0.5, maxResults: 100 }
+    : { inputSize: manifest.input.size[0], scoreThreshold: 0.5, iouThreshold: 0.4, maxResults: Infinity };
+}
 
 // face-api's TinyFaceDetector anchors (in grid cells) and grid layout: 5 anchors × (tx, ty, tw, th, score).
 const ANCHORS = [
@@ -49,25 +55,39 @@ const BOX_ENCODING = 5;
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** The TinyFaceDetector (a TinyYolov2) on onnxruntime, decoding and NMS as face-api does. */
+/**
+ * A face detector on onnxruntime: face-api's TinyFaceDetector (a TinyYolov2) or its
+ * SsdMobilenetv1, with decoding and NMS as face-api does each.
+ */
 export class FaceDetector {
   private readonly spec: InputSpec;
-  private readonly inputName: string;
-  private readonly outputName: string;
+  private readonly manifest: ModelManifest;
+  readonly options: DetectorOptions;
 
   constructor(
     private readonly session: ort.InferenceSession,
     model: LoadedModel,
     readonly provider: ExecutionProvider,
-    readonly options: DetectorOptions,
+    options: Partial<DetectorOptions> = {},
   ) {
-    const { manifest } = model;
-    if (options.inputSize % 32 !== 0 || options.inputSize < 32) {
-      throw new RangeError(`detector input size must be a positive multiple of 32, got ${options.inputSize}`);
+    this.manifest = model.manifest;
+    this.options = { ...detectorDefaults(this.manifest), ...options };
+    const { inputSize } = this.options;
+    if (this.manifest.decoder === 'ssd') {
+      if (inputSize !== this.manifest.input.size[0]) {
+        throw new RangeError(
+          `the SSD detector runs at ${this.manifest.input.size[0]} px only, not ${inputSize}`,
+        );
+      }
+    } else if (inputSize % 32 !== 0 || inputSize < 32) {
+      throw new RangeError(`detector input size must be a positive multiple of 32, got ${inputSize}`);
     }
-    this.spec = { ...inputSpecOf(manifest), size: [options.inputSize, options.inputSize] };
-    this.inputName = manifest.input.name;
-    this.outputName = manifest.outputs.grid!;
+    this.spec = { ...inputSpecOf(this.manifest), size: [inputSize, inputSize] };
+  }
+
+  /** The detector's id@version, and the input size it runs at. */
+  get name(): string {
+    return `${this.manifest.id}@${this.manifest.version}`;
   }
 
   async close(): Promise<void> {
@@ -85,21 +105,64 @@ export class FaceDetector {
       resizeNormalizeInto(image, region, bottomRightSquare(region), this.spec, batch, i * per);
     });
     const input = new ort.Tensor('float32', batch, [images.length, 3, size, size]);
-    const result = await this.session.run({ [this.inputName]: input });
-    const grid = result[this.outputName]!;
-    const data = grid.data as Float32Array;
-    const cells = grid.dims[2]!;
-    const perImage = ANCHORS.length * BOX_ENCODING * cells * cells;
-    const detections = images.map((image, i) =>
-      this.decode(data.subarray(i * perImage, (i + 1) * perImage), cells, image),
-    );
+    const { outputs } = this.manifest;
+    const result = await this.session.run({ [this.manifest.input.name]: input });
+    let detections: Detection[][];
+    if (this.manifest.decoder === 'ssd') {
+      const boxes = result[outputs.boxes!]!.data as Float32Array;
+      const scores = result[outputs.scores!]!.data as Float32Array;
+      const anchors = scores.length / images.length;
+      detections = images.map((image, i) =>
+        this.decodeSsd(
+          boxes.subarray(i * anchors * 4, (i + 1) * anchors * 4),
+          scores.subarray(i * anchors, (i + 1) * anchors),
+          image,
+        ),
+      );
+    } else {
+      const grid = result[outputs.grid!]!;
+      const data = grid.data as Float32Array;
+      const cells = grid.dims[2]!;
+      const perImage = ANCHORS.length * BOX_ENCODING * cells * cells;
+      detections = images.map((image, i) =>
+        this.decodeTiny(data.subarray(i * perImage, (i + 1) * perImage), cells, image),
+      );
+    }
     input.dispose();
-    grid.dispose();
+    for (const t of Object.values(result)) t.dispose();
+    return detections;
+  }
+
+  /**
+   * face-api's SsdMobilenetv1.locateFaces after the network: its NMS on the decoded anchor boxes,
+   * then each box clipped to the padded square, corrected for the padding, scaled to the image.
+   */
+  private decodeSsd(boxes: Float32Array, scores: Float32Array, image: RgbImage): Detection[] {
+    const { inputSize, scoreThreshold, iouThreshold, maxResults } = this.options;
+    const scale = inputSize / Math.max(image.width, image.height);
+    const padX = inputSize / Math.round(image.width * scale);
+    const padY = inputSize / Math.round(image.height * scale);
+    const detections: Detection[] = [];
+    for (const i of ssdNonMaxSuppression(boxes, scores, maxResults, iouThreshold, scoreThreshold)) {
+      const top = Math.max(0, boxes[i * 4]!) * padY;
+      const left = Math.max(0, boxes[i * 4 + 1]!) * padX;
+      const bottom = Math.min(1, boxes[i * 4 + 2]!) * padY;
+      const right = Math.min(1, boxes[i * 4 + 3]!) * padX;
+      if (!(right > left && bottom > top)) continue; // an anchor wholly past the image's edge
+      detections.push({
+        box: scaleBox(
+          { x: left, y: top, width: right - left, height: bottom - top },
+          image.width,
+          image.height,
+        ),
+        score: scores[i]!,
+      });
+    }
     return detections;
   }
 
   /** extractBoxes + nonMaxSuppression from face-api's TinyYolov2Base, on an NCHW grid. */
-  private decode(grid: Float32Array, cells: number, image: RgbImage): Detection[] {
+  private decodeTiny(grid: Float32Array, cells: number, image: RgbImage): Detection[] {
     const { inputSize, scoreThreshold, iouThreshold } = this.options;
     // The image filled only part of the padded square: scale relative boxes back to the image.
     const scale = inputSize / Math.max(image.width, image.height);
@@ -144,6 +207,54 @@ export function iou(a: Box, b: Box): number {
   const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
   const inter = w * h;
   return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/**
+ * face-api's SSD NMS (ssdMobilenetv1/nonMaxSuppression.ts): candidates above `scoreThreshold`,
+ * best first; each is kept unless it overlaps a kept box by more than `iouThreshold`, checked
+ * from the last kept box back. Boxes are [ymin, xmin, ymax, xmax] rows. Returns kept indices.
+ */
+export function ssdNonMaxSuppression(
+  boxes: Float32Array,
+  scores: Float32Array,
+  maxResults: number,
+  iouThreshold: number,
+  scoreThreshold: number,
+): number[] {
+  const outputSize = Math.min(maxResults, scores.length);
+  const candidates: { score: number; index: number }[] = [];
+  scores.forEach((score, index) => {
+    if (score > scoreThreshold) candidates.push({ score, index });
+  });
+  candidates.sort((a, b) => b.score - a.score);
+  const area = (i: number) =>
+    (Math.max(boxes[i * 4]!, boxes[i * 4 + 2]!) - Math.min(boxes[i * 4]!, boxes[i * 4 + 2]!)) *
+    (Math.max(boxes[i * 4 + 1]!, boxes[i * 4 + 3]!) - Math.min(boxes[i * 4 + 1]!, boxes[i * 4 + 3]!));
+  const overlap = (i: number, j: number) => {
+    const [ai, aj] = [area(i), area(j)];
+    if (ai <= 0 || aj <= 0) return 0;
+    const lo = (k: number, a: number, b: number) => Math.min(boxes[k * 4 + a]!, boxes[k * 4 + b]!);
+    const hi = (k: number, a: number, b: number) => Math.max(boxes[k * 4 + a]!, boxes[k * 4 + b]!);
+    const h = Math.max(Math.min(hi(i, 0, 2), hi(j, 0, 2)) - Math.max(lo(i, 0, 2), lo(j, 0, 2)), 0);
+    const w = Math.max(Math.min(hi(i, 1, 3), hi(j, 1, 3)) - Math.max(lo(i, 1, 3), lo(j, 1, 3)), 0);
+    return (h * w) / (ai + aj - h * w);
+  };
+  const selected: number[] = [];
+  for (const c of candidates) {
+    if (selected.length >= outputSize) break;
+    let suppressed = false;
+    for (let j = selected.length - 1; j >= 0; --j) {
+      const v = overlap(c.index, selected[j]!);
+      if (v === 0) continue;
+      if (v > iouThreshold) {
+        // face-api multiplies the score by 0 and stops once it is at or below the threshold.
+        suppressed = true;
+        break;
+      }
+    }
+    if (!suppressed) selected.push(c.index);
+  }
+  return selected;
 }
 
 /**

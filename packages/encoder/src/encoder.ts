@@ -1,9 +1,13 @@
-import { fileURLToPath } from 'node:url';
+import { type ExpressionManifest, loadExpressionModel } from './composite.ts';
 import type { RgbImage } from './decode.ts';
-import { type Box, DEFAULT_DETECTOR_OPTIONS, type DetectorOptions, FaceDetector } from './detector.ts';
+import { type Box, type DetectorOptions, FaceDetector } from './detector.ts';
 import { ModelError } from './errors.ts';
-import { cropRegion, ExpressionModel, type ExpressionResult } from './expression.ts';
-import { type LoadedModel, loadModel, type ModelManifest } from './manifest.ts';
+import { cropRegion, ExpressionModel, type ExpressionResult, type FaceCrop } from './expression.ts';
+import { FaceNetwork } from './face-network.ts';
+import { IdentityModel } from './identity.ts';
+import { LandmarkModel } from './landmarks.ts';
+import { type LoadedModel, loadModel } from './manifest.ts';
+import { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { createSession, type Device, type ExecutionProvider } from './session.ts';
 
 export interface Face extends ExpressionResult {
@@ -11,6 +15,8 @@ export interface Face extends ExpressionResult {
   box: Box;
   /** Detector confidence 0..1; 1 for a box the caller gave. */
   score: number;
+  /** L2-normalised identity descriptor, when the encoder has an identity model. */
+  identity?: Float32Array;
 }
 
 /** pino-compatible, so callers can pass their own logger. */
@@ -24,10 +30,12 @@ export interface EncoderOptions {
   /** onnxruntime intra-op threads; 0 = one per physical core. */
   threads?: number;
   detector?: Partial<DetectorOptions>;
-  /** Manifest of the expression model; the converted face-api model by default. */
+  /** Manifest of the expression model (one network or a composite); the converted face-api model by default. */
   expressionModel?: string;
   /** Manifest of the face detector; the converted face-api TinyFaceDetector by default. */
   detectorModel?: string;
+  /** Manifest of an identity model (face-api-recognition); faces then carry `identity`. None by default. */
+  identityModel?: string;
   /** Faces per expression-network run. */
   batchSize?: number;
   /** Images per detector run. */
@@ -35,9 +43,13 @@ export interface EncoderOptions {
   logger?: EncoderLogger;
 }
 
-export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../models/', import.meta.url));
-export const DEFAULT_EXPRESSION_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-expression/manifest.json`;
-export const DEFAULT_DETECTOR_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-tiny-face-detector/manifest.json`;
+export {
+  DEFAULT_DETECTOR_MANIFEST,
+  DEFAULT_EXPRESSION_MANIFEST,
+  DEFAULT_IDENTITY_MANIFEST,
+  DEFAULT_LANDMARKS_MANIFEST,
+  DEFAULT_MODELS_DIR,
+} from './model-paths.ts';
 
 const stderrLogger: EncoderLogger = {
   info: (fields, message) =>
@@ -47,13 +59,14 @@ const stderrLogger: EncoderLogger = {
 };
 
 /**
- * decode → detect → crop → expression embedding. One instance holds two onnxruntime sessions;
- * it is safe to call concurrently (onnxruntime serialises runs on a session).
+ * decode → detect → crop → expression embedding (+ identity descriptor). One onnxruntime session
+ * per network; safe to call concurrently (onnxruntime serialises runs on a session).
  */
 export class Encoder {
   private constructor(
     readonly detector: FaceDetector,
     readonly expression: ExpressionModel,
+    readonly identity: IdentityModel | null,
     private readonly detectBatchSize: number,
   ) {}
 
@@ -61,57 +74,71 @@ export class Encoder {
     const logger = options.logger ?? stderrLogger;
     const device = options.device ?? 'auto';
     const threads = options.threads ?? 0;
-    const [detectorModel, expressionModel] = await Promise.all([
+    const batchSize = options.batchSize ?? 32;
+    const [detectorModel, spec, identityModel] = await Promise.all([
       loadModel(options.detectorModel ?? DEFAULT_DETECTOR_MANIFEST),
-      loadModel(options.expressionModel ?? DEFAULT_EXPRESSION_MANIFEST),
+      loadExpressionModel(options.expressionModel ?? DEFAULT_EXPRESSION_MANIFEST),
+      options.identityModel ? loadModel(options.identityModel) : null,
     ]);
     expectTask(detectorModel, 'face-detector');
-    expectTask(expressionModel, 'expression');
-    const sessionOptions = { device, threads };
-    const det = await createSession(detectorModel.bytes, describe(detectorModel.manifest), sessionOptions);
-    const expr = await createSession(
-      expressionModel.bytes,
-      describe(expressionModel.manifest),
-      sessionOptions,
-    );
-    for (const s of [det, expr]) {
+    if (identityModel) expectTask(identityModel, 'face-identity');
+    const sessions: Awaited<ReturnType<typeof createSession>>[] = [];
+    const open = async (model: LoadedModel) => {
+      const s = await createSession(model.bytes, describe(model.manifest), { device, threads });
       if (s.fallbackReason) {
         logger.warn({ device, reason: s.fallbackReason }, 'CUDA provider did not load; running on the CPU');
       }
+      sessions.push(s);
+      return s;
+    };
+    const network = async (model: LoadedModel) => {
+      const s = await open(model);
+      return new FaceNetwork(s.session, model.manifest, s.provider, batchSize);
+    };
+    try {
+      const det = await open(detectorModel);
+      const detector = new FaceDetector(det.session, detectorModel, det.provider, options.detector);
+      const members = [];
+      for (const m of spec.members) members.push({ network: await network(m.model), weight: m.weight });
+      const landmarks = spec.landmarks ? new LandmarkModel(await network(spec.landmarks)) : null;
+      const expression = new ExpressionModel(spec.manifest, members, spec.probsFrom, landmarks, spec.mirror);
+      const identity = identityModel ? new IdentityModel(await network(identityModel)) : null;
+      logger.info(
+        {
+          device,
+          provider: expression.provider,
+          threads: threads || 'auto',
+          detector: describe(detectorModel.manifest),
+          model: describe(spec.manifest),
+          ...(identityModel ? { identity: describe(identityModel.manifest) } : {}),
+        },
+        `encoder running on ${expression.provider}`,
+      );
+      return new Encoder(detector, expression, identity, options.detectBatchSize ?? 8);
+    } catch (err) {
+      await Promise.all(sessions.map((s) => s.session.release()));
+      throw err;
     }
-    logger.info(
-      {
-        device,
-        provider: expr.provider,
-        threads: threads || 'auto',
-        detector: describe(detectorModel.manifest),
-        model: describe(expressionModel.manifest),
-      },
-      `encoder running on ${expr.provider}`,
-    );
-    const detector = new FaceDetector(det.session, detectorModel, det.provider, {
-      ...DEFAULT_DETECTOR_OPTIONS,
-      ...options.detector,
-    });
-    const expression = new ExpressionModel(
-      expr.session,
-      expressionModel,
-      expr.provider,
-      options.batchSize ?? 32,
-    );
-    return new Encoder(detector, expression, options.detectBatchSize ?? 8);
   }
 
   get provider(): ExecutionProvider {
     return this.expression.provider;
   }
 
-  get model(): ModelManifest {
+  get model(): ExpressionManifest {
     return this.expression.manifest;
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.detector.close(), this.expression.close()]);
+    await Promise.all([this.detector.close(), this.expression.close(), this.identity?.close()]);
+  }
+
+  /** Expression results (and identity descriptors, with an identity model) for face crops. */
+  private async embed(crops: FaceCrop[]): Promise<(ExpressionResult & { identity?: Float32Array })[]> {
+    const embedded = await this.expression.embed(crops);
+    if (!this.identity) return embedded;
+    const identities = await this.identity.describe(crops);
+    return embedded.map((result, i) => ({ ...result, identity: identities[i]! }));
   }
 
   /** Detects every face in every image and embeds them; faces from all images share batches. */
@@ -131,7 +158,7 @@ export class Encoder {
         owners.push({ image: i, box: d.box, score: d.score });
       }
     }
-    const embedded = await this.expression.embed(crops);
+    const embedded = await this.embed(crops);
     const faces: Face[][] = images.map(() => []);
     embedded.forEach((result, k) => {
       const owner = owners[k]!;
@@ -143,7 +170,7 @@ export class Encoder {
   /** Embeds given face boxes (FEC triplets, pre-annotated datasets) without running the detector. */
   async embedBoxes(image: RgbImage, boxes: Box[]): Promise<Face[]> {
     const crops = boxes.map((box) => ({ image, region: cropRegion(box, image) }));
-    const embedded = await this.expression.embed(crops);
+    const embedded = await this.embed(crops);
     return embedded.map((result, i) => ({ box: boxes[i]!, score: 1, ...result }));
   }
 
@@ -153,7 +180,7 @@ export class Encoder {
       image,
       region: { x: 0, y: 0, width: image.width, height: image.height },
     }));
-    const embedded = await this.expression.embed(crops);
+    const embedded = await this.embed(crops);
     return embedded.map((result, i) => ({
       box: { x: 0, y: 0, width: images[i]!.width, height: images[i]!.height },
       score: 1,
@@ -170,11 +197,11 @@ function tryCropRegion(box: Box, image: RgbImage) {
   }
 }
 
-function describe(m: ModelManifest): string {
+function describe(m: { id: string; version: string }): string {
   return `${m.id}@${m.version}`;
 }
 
-function expectTask(model: LoadedModel, task: ModelManifest['task']): void {
+function expectTask(model: LoadedModel, task: LoadedModel['manifest']['task']): void {
   if (model.manifest.task !== task) {
     throw new ModelError(
       'MODEL_WRONG_TASK',

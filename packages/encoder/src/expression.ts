@@ -1,7 +1,11 @@
+import type { ExpressionManifest } from './composite.ts';
+import { mirroredCrop, rotatedCrop } from './crop-transforms.ts';
 import type { RgbImage } from './decode.ts';
 import type { Box } from './detector.ts';
 import { FaceBoxError } from './errors.ts';
-import type { LoadedModel, ModelManifest } from './manifest.ts';
+import type { FaceNetwork } from './face-network.ts';
+import { eyeLineAngle, type LandmarkModel } from './landmarks.ts';
+import type { ModelManifest } from './manifest.ts';
 import {
   centredSquare,
   channelCount,
@@ -11,7 +15,7 @@ import {
   resizeNormalizeInto,
   stretched,
 } from './preprocess.ts';
-import { type ExecutionProvider, ort } from './session.ts';
+import type { ExecutionProvider } from './session.ts';
 
 export interface FaceCrop {
   image: RgbImage;
@@ -83,67 +87,86 @@ export function expressionInput(
   return { data, dims };
 }
 
-/** An expression model (the default face-api net or a user's manifest model) on onnxruntime. */
+/**
+ * An expression model on onnxruntime: one network (the default face-api net, a user's model) or a
+ * composite of member networks (see composite.ts), with optional eye alignment and mirroring.
+ */
 export class ExpressionModel {
-  readonly manifest: ModelManifest;
-
   constructor(
-    private readonly session: ort.InferenceSession,
-    model: LoadedModel,
-    readonly provider: ExecutionProvider,
-    readonly batchSize: number,
-  ) {
-    this.manifest = model.manifest;
-  }
+    readonly manifest: ExpressionManifest,
+    private readonly members: { network: FaceNetwork; weight: number }[],
+    private readonly probsFrom: number | null,
+    private readonly landmarks: LandmarkModel | null,
+    private readonly mirror: boolean,
+  ) {}
 
   get dims(): number {
     return this.manifest.embeddingDims ?? 0;
   }
 
+  get provider(): ExecutionProvider {
+    return this.members[0]!.network.provider;
+  }
+
   async close(): Promise<void> {
-    await this.session.release();
+    await Promise.all([...this.members.map((m) => m.network.close()), this.landmarks?.close()]);
   }
 
-  /**
-   * Embeds face crops, running the network in batches of `batchSize`. The next batch is cropped
-   * and resized in JS while onnxruntime runs the current one on its own threads.
-   */
+  /** Embeds face crops: every member runs over all of them in batches, then the parts are fused. */
   async embed(crops: FaceCrop[]): Promise<ExpressionResult[]> {
-    const results: ExpressionResult[] = [];
-    let running: Promise<ExpressionResult[]> | null = null;
-    for (let start = 0; start < crops.length; start += this.batchSize) {
-      const batch = crops.slice(start, start + this.batchSize);
-      const input = this.prepare(batch);
-      if (running) results.push(...(await running));
-      running = this.run(input, batch.length);
+    let faces = crops;
+    if (this.landmarks) {
+      const points = await this.landmarks.locate(crops);
+      faces = crops.map((crop, i) => rotatedCrop(crop, eyeLineAngle(points[i]!)));
     }
-    if (running) results.push(...(await running));
-    return results;
-  }
-
-  private prepare(crops: FaceCrop[]): ort.Tensor {
-    const { data, dims } = expressionInput(crops, this.manifest);
-    return new ort.Tensor('float32', data, dims);
-  }
-
-  private async run(input: ort.Tensor, count: number): Promise<ExpressionResult[]> {
-    const { embedding: embeddingName, probs: probsName } = this.manifest.outputs;
-    const fetches = [embeddingName!, ...(probsName ? [probsName] : [])];
-    const out = await this.session.run({ [this.manifest.input.name]: input }, fetches);
-    const embeddings = out[embeddingName!]!.data as Float32Array;
-    const probs = probsName ? (out[probsName]!.data as Float32Array) : undefined;
-    const dims = embeddings.length / count;
-    const labels = this.manifest.labels ?? [];
-    const results = Array.from({ length: count }, (_, i) => {
-      const embedding = l2Normalize(embeddings.subarray(i * dims, (i + 1) * dims));
-      if (!probs) return { embedding, probs: null, label: null };
-      const p = probs.slice(i * labels.length, (i + 1) * labels.length);
+    const n = faces.length;
+    const views = this.mirror ? [...faces, ...faces.map(mirroredCrop)] : faces;
+    const total = this.members.reduce((sum, m) => sum + m.weight, 0);
+    const parts: Float32Array[][] = [];
+    let probs: Float32Array[] | null = null;
+    let labels: string[] = [];
+    for (const [k, { network, weight }] of this.members.entries()) {
+      const { embedding, probs: probsName } = network.manifest.outputs;
+      const withProbs = k === this.probsFrom;
+      const rows = await network.run(views, withProbs ? [embedding!, probsName!] : [embedding!]);
+      const scale = this.members.length === 1 ? 1 : Math.sqrt(weight / total);
+      parts.push(
+        faces.map((_, i) => {
+          const raw = rows[i]![0]!;
+          network.checkDims(raw);
+          const unit = l2Normalize(this.mirror ? mean(raw, rows[i + n]![0]!) : raw);
+          if (scale !== 1) for (let d = 0; d < unit.length; d++) unit[d] = unit[d]! * scale;
+          return unit;
+        }),
+      );
+      if (withProbs) {
+        probs = faces.map((_, i) => rows[i]![1]!);
+        labels = network.manifest.labels ?? [];
+      }
+    }
+    return faces.map((_, i) => {
+      const embedding = parts.length === 1 ? parts[0]![i]! : concat(parts.map((p) => p[i]!));
+      const p = probs?.[i];
+      if (!p) return { embedding, probs: null, label: null };
       let best = 0;
       for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
       return { embedding, probs: p, label: labels[best] ?? null };
     });
-    input.dispose();
-    for (const t of Object.values(out)) t.dispose();
-    return results;
   }
+}
+
+function mean(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = (a[i]! + b[i]!) / 2;
+  return out;
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }

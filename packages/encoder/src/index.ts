@@ -1,4 +1,11 @@
 export {
+  type CompositeManifest,
+  type ExpressionManifest,
+  type ExpressionModelSpec,
+  hasProbs,
+  loadExpressionModel,
+} from './composite.ts';
+export {
   composeHeadModel,
   expressionBlockTensors,
   expressionTrunkPrefixModel,
@@ -28,10 +35,12 @@ export {
   ImageDecodeError,
   type RgbImage,
 } from './decode.ts';
-export { type Box, DEFAULT_DETECTOR_OPTIONS, type Detection, type DetectorOptions } from './detector.ts';
+export type { Box, Detection, DetectorOptions } from './detector.ts';
 export {
   DEFAULT_DETECTOR_MANIFEST,
   DEFAULT_EXPRESSION_MANIFEST,
+  DEFAULT_IDENTITY_MANIFEST,
+  DEFAULT_LANDMARKS_MANIFEST,
   DEFAULT_MODELS_DIR,
   Encoder,
   type EncoderLogger,

@@ -5,13 +5,32 @@ import { z } from 'zod';
 import { ModelError } from './errors.ts';
 
 /**
+ * What an expression model does to a face before and after its network(s), each switchable so it
+ * can be measured on and off. Either one changes the embeddings, so it changes the model version.
+ */
+export const testTimeOptions = {
+  /** `eyes`: rotate each face crop about its centre so the eye line (68-point landmarks) is level. */
+  align: z.enum(['eyes']).optional(),
+  /** Manifest of the landmark model `align` uses, relative to this manifest; default face-api's. */
+  landmarks: z.string().min(1).optional(),
+  /** Average each network's raw embedding of the face and of its mirror image, then normalise. */
+  mirror: z.boolean().optional(),
+};
+
+/**
  * The manifest that sits beside every ONNX model fever runs. It is the whole contract between a
  * model file and the encoder: a user's own DeepFEVER/FECNet-style model plugs in by writing one.
  */
 export const modelManifestSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"'),
   version: z.string().min(1),
-  task: z.enum(['expression', 'face-detector']),
+  /**
+   * `expression`: embedding (+ probs) of a face crop; `face-identity`: an identity descriptor of a
+   * face crop; `face-detector`: faces in a whole image; `face-landmarks`: 68 points on a face crop.
+   */
+  task: z.enum(['expression', 'face-identity', 'face-detector', 'face-landmarks']),
+  /** face-detector only: how its outputs become boxes. Default `tiny-yolo-v2` (`grid`); `ssd` reads `boxes` + `scores`. */
+  decoder: z.enum(['tiny-yolo-v2', 'ssd']).optional(),
   file: z.string().min(1),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits'),
   input: z.object({
@@ -40,11 +59,18 @@ export const modelManifestSchema = z.object({
     embedding: z.string().min(1).optional(),
     /** Class probabilities (softmax applied), one per label. */
     probs: z.string().min(1).optional(),
-    /** The raw detector grid, for face detectors. */
+    /** The raw detector grid, for tiny-yolo-v2 face detectors. */
     grid: z.string().min(1).optional(),
+    /** SSD face detectors: decoded anchor boxes [batch, anchors, 4] (ymin, xmin, ymax, xmax, relative). */
+    boxes: z.string().min(1).optional(),
+    /** SSD face detectors: face score per anchor [batch, anchors]. */
+    scores: z.string().min(1).optional(),
+    /** Landmark models: [batch, 2 × points] (x, y) pairs relative to the padded square input. */
+    landmarks: z.string().min(1).optional(),
   }),
   embeddingDims: z.number().int().positive().optional(),
   labels: z.array(z.string().min(1)).optional(),
+  ...testTimeOptions,
   license: z.string().optional(),
   source: z.string().optional(),
   /** The files a converted model was made from (`<package>@<version>/<path>`), with their sha256. */
@@ -73,19 +99,24 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
     throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where} is invalid: ${issues}`);
   }
   const m = parsed.data;
-  if (m.task === 'expression') {
-    if (!m.outputs.embedding) {
-      throw new ModelError(
-        'MODEL_MANIFEST_INVALID',
-        `model manifest ${where}: outputs.embedding is required`,
-      );
-    }
-    if (m.outputs.probs && !m.labels?.length) {
-      throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: outputs.probs needs labels`);
-    }
+  const invalid = (what: string) =>
+    new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: ${what}`);
+  const required = (...keys: (keyof ModelManifest['outputs'])[]) => {
+    for (const key of keys)
+      if (!m.outputs[key]) throw invalid(`outputs.${key} is required for a ${m.task} model`);
+  };
+  if (m.task === 'expression' || m.task === 'face-identity') {
+    required('embedding');
+    if (m.outputs.probs && !m.labels?.length) throw invalid('outputs.probs needs labels');
   }
-  if (m.task === 'face-detector' && !m.outputs.grid) {
-    throw new ModelError('MODEL_MANIFEST_INVALID', `model manifest ${where}: outputs.grid is required`);
+  if (m.task === 'face-detector')
+    required(...(m.decoder === 'ssd' ? (['boxes', 'scores'] as const) : (['grid'] as const)));
+  if (m.task === 'face-landmarks') required('landmarks');
+  if (m.decoder && m.task !== 'face-detector')
+    throw invalid(`decoder applies to face-detector models, not ${m.task}`);
+  for (const key of ['align', 'landmarks', 'mirror'] as const) {
+    if (m[key] !== undefined && m.task !== 'expression')
+      throw invalid(`${key} applies to expression models, not ${m.task}`);
   }
   if (m.input.grayWeights && m.input.channels !== 'GRAY') {
     throw new ModelError(
@@ -105,9 +136,8 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
   return m;
 }
 
-/** Reads a manifest and its model file, and refuses a file whose sha256 does not match. */
-export async function loadModel(manifestPath: string): Promise<LoadedModel> {
-  const path = resolve(manifestPath);
+/** A manifest file's JSON, or a ModelError saying why it cannot be had. */
+export async function readManifestJson(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -120,16 +150,38 @@ export async function loadModel(manifestPath: string): Promise<LoadedModel> {
       },
     );
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new ModelError(
       'MODEL_MANIFEST_INVALID',
       `model manifest ${path} is not JSON: ${(err as Error).message}`,
     );
   }
-  const manifest = validateManifest(raw, path);
+}
+
+/** A composite expression model's manifest names `members` instead of one file. */
+export function isCompositeManifest(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && 'members' in raw;
+}
+
+/**
+ * Reads a single-network manifest and its model file, and refuses a file whose sha256 does not
+ * match. (An expression model that may be a composite loads with loadExpressionModel.)
+ */
+export async function loadModel(manifestPath: string): Promise<LoadedModel> {
+  const path = resolve(manifestPath);
+  const raw = await readManifestJson(path);
+  if (isCompositeManifest(raw)) {
+    throw new ModelError(
+      'MODEL_WRONG_TASK',
+      `${path} is a composite expression model (it names members); a single network is needed here`,
+    );
+  }
+  return loadNetwork(validateManifest(raw, path), path);
+}
+
+async function loadNetwork(manifest: ModelManifest, path: string): Promise<LoadedModel> {
   const file = resolve(dirname(path), manifest.file);
   let bytes: Uint8Array;
   try {

@@ -323,14 +323,17 @@ async function checkQdrant(config: Config, timeoutMs: number): Promise<CheckResu
 }
 
 async function checkModels(config: Config): Promise<CheckResult> {
-  const { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST, loadModel } = await import(
-    '@fever/encoder'
-  );
-  const manifests = [DEFAULT_DETECTOR_MANIFEST, config.modelManifest ?? DEFAULT_EXPRESSION_MANIFEST];
+  const { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST, loadExpressionModel, loadModel } =
+    await import('@fever/encoder');
+  const manifests = [
+    { path: DEFAULT_DETECTOR_MANIFEST, load: loadModel },
+    // An expression model may be a composite of several networks: each is checked.
+    { path: config.modelManifest ?? DEFAULT_EXPRESSION_MANIFEST, load: loadExpressionModel },
+  ];
   const found: string[] = [];
-  for (const path of manifests) {
+  for (const { path, load } of manifests) {
     try {
-      const { manifest } = await loadModel(path);
+      const { manifest } = await load(path);
       found.push(`${manifest.id}@${manifest.version}`);
     } catch (err) {
       const code = codeOf(err);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ModelManifest } from '../manifest.ts';
 import { sha256Hex } from '../manifest.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
+import { faceRecognitionGraph, RECOGNITION_INPUT_SIZE } from './face-recognition.ts';
 import { WeightSource } from './layers.ts';
 import {
   DENSE_BLOCK_SHAPES,
@@ -12,10 +13,12 @@ import {
   expressionTrunkPrefixGraph,
   expressionWithHeadGraph,
   faceExpressionGraph,
+  faceLandmark68Graph,
   HEAD_INPUT_DIMS,
   type TrunkTensor,
   tinyFaceDetectorGraph,
 } from './networks.ts';
+import { SSD_INPUT_SIZE, ssdMobilenetV1Graph } from './ssd-mobilenet.ts';
 import { readTfjsWeights, type WeightGroup } from './tfjs-weights.ts';
 import { type ConvertedModel, sourceDigests, writeModel } from './write-model.ts';
 
@@ -32,23 +35,68 @@ interface Target {
   manifest: (version: string) => Omit<ModelManifest, 'id' | 'version' | 'file' | 'sha256'>;
 }
 
+const FACE_API_MEAN_RGB = [122.782, 117.001, 104.298];
+
+const tinyDetector =
+  (size: number): Target['manifest'] =>
+  () => ({
+    task: 'face-detector',
+    decoder: 'tiny-yolo-v2',
+    input: {
+      name: 'input',
+      size: [size, size],
+      layout: 'NCHW',
+      channels: 'RGB',
+      mean: [117.001, 114.697, 97.404],
+      std: [255, 255, 255],
+      crop: 'stretch',
+    },
+    outputs: { grid: 'grid' },
+  });
+
+/** face-api's face crop input: padded square, face centred, (rgb - mean) / 255. */
+const faceCrop = (side: number): ModelManifest['input'] => ({
+  name: 'input',
+  size: [side, side],
+  layout: 'NCHW',
+  channels: 'RGB',
+  mean: FACE_API_MEAN_RGB,
+  std: [255, 255, 255],
+  crop: 'square-centre',
+});
+
 const TARGETS: Target[] = [
   {
     id: 'face-api-tiny-face-detector',
     weights: 'tiny_face_detector_model-weights_manifest.json',
     build: tinyFaceDetectorGraph,
+    manifest: tinyDetector(416),
+  },
+  {
+    // The same network run at 608: finds smaller faces, slower.
+    id: 'face-api-tiny-face-detector-608',
+    weights: 'tiny_face_detector_model-weights_manifest.json',
+    build: tinyFaceDetectorGraph,
+    manifest: tinyDetector(608),
+  },
+  {
+    id: 'face-api-ssd-mobilenetv1',
+    weights: 'ssd_mobilenetv1_model-weights_manifest.json',
+    build: ssdMobilenetV1Graph,
     manifest: () => ({
       task: 'face-detector',
+      decoder: 'ssd',
+      // face-api: the image padded bottom/right to a square, resized to 512, x / 127.5 - 1.
       input: {
         name: 'input',
-        size: [416, 416],
+        size: [SSD_INPUT_SIZE, SSD_INPUT_SIZE],
         layout: 'NCHW',
         channels: 'RGB',
-        mean: [117.001, 114.697, 97.404],
-        std: [255, 255, 255],
+        mean: [127.5, 127.5, 127.5],
+        std: [127.5, 127.5, 127.5],
         crop: 'stretch',
       },
-      outputs: { grid: 'grid' },
+      outputs: { boxes: 'boxes', scores: 'scores' },
     }),
   },
   {
@@ -57,18 +105,27 @@ const TARGETS: Target[] = [
     build: faceExpressionGraph,
     manifest: () => ({
       task: 'expression',
-      input: {
-        name: 'input',
-        size: [112, 112],
-        layout: 'NCHW',
-        channels: 'RGB',
-        mean: [122.782, 117.001, 104.298],
-        std: [255, 255, 255],
-        crop: 'square-centre',
-      },
+      input: faceCrop(112),
       outputs: { embedding: 'embedding', probs: 'probs' },
       embeddingDims: 256,
       labels: EXPRESSION_LABELS,
+    }),
+  },
+  {
+    id: 'face-api-landmark-68',
+    weights: 'face_landmark_68_model-weights_manifest.json',
+    build: faceLandmark68Graph,
+    manifest: () => ({ task: 'face-landmarks', input: faceCrop(112), outputs: { landmarks: 'landmarks' } }),
+  },
+  {
+    id: 'face-api-recognition',
+    weights: 'face_recognition_model-weights_manifest.json',
+    build: faceRecognitionGraph,
+    manifest: () => ({
+      task: 'face-identity',
+      input: faceCrop(RECOGNITION_INPUT_SIZE),
+      outputs: { embedding: 'descriptor' },
+      embeddingDims: 128,
     }),
   },
 ];

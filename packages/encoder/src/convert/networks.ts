@@ -116,17 +116,21 @@ export function expressionTrunkPrefixGraph(weights: WeightSource, last: DenseBlo
   return g;
 }
 
-/** face-api's classifier on the pooled trunk: FC(256→7) then softmax, output `probs`. */
-function expressionClassifier(g: GraphBuilder, weights: WeightSource, pooled: string): void {
+/** face-api's fullyConnectedLayer on the pooled trunk: pooled · fc/weights + fc/bias. */
+function fullyConnected(g: GraphBuilder, weights: WeightSource, pooled: string, output: string): string {
   const fcW = weights.get('fc/weights');
   const fcB = weights.get('fc/bias');
-  const logits = g.node(
+  return g.node(
     'Gemm',
     [pooled, g.constant('fc/weights', fcW.shape, fcW.data), g.constant('fc/bias', fcB.shape, fcB.data)],
     {},
-    'logits',
+    output,
   );
-  g.node('Softmax', [logits], { axis: attr.int(1) }, 'probs');
+}
+
+/** face-api's classifier on the pooled trunk: FC(256→7) then softmax, output `probs`. */
+function expressionClassifier(g: GraphBuilder, weights: WeightSource, pooled: string): void {
+  g.node('Softmax', [fullyConnected(g, weights, pooled, 'logits')], { axis: attr.int(1) }, 'probs');
 }
 
 /** FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax. */
@@ -140,6 +144,21 @@ export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
   g.output('embedding', ['batch', 256]);
   g.output('logits', ['batch', 7]);
   g.output('probs', ['batch', 7]);
+  return g;
+}
+
+/**
+ * FaceLandmark68Net: the same trunk (FaceFeatureExtractor, its own weights), the 7×7 average
+ * pool, FC(256→136). `landmarks` holds 68 (x, y) pairs relative to the 112×112 padded input.
+ */
+export function faceLandmark68Graph(weights: WeightSource): GraphBuilder {
+  const g = new GraphBuilder('face_landmark_68');
+  const input = g.input('input', ['batch', 3, 112, 112]);
+  const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [expressionTrunk(g, weights, input)])], {
+    axis: attr.int(1),
+  });
+  fullyConnected(g, weights, pooled, 'landmarks');
+  g.output('landmarks', ['batch', 136]);
   return g;
 }
 

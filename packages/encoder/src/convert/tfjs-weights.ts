@@ -58,26 +58,33 @@ export async function readWeightGroups(
   return tensors;
 }
 
+// Typed-array views over a copy of the bytes (aligned, little-endian like every platform Node runs on).
+function view<T>(bytes: Buffer, offset: number, byteLength: number, make: (b: ArrayBuffer) => T): T {
+  return make(Uint8Array.prototype.slice.call(bytes, offset, offset + byteLength).buffer);
+}
+
 function decode(spec: WeightSpec, bytes: Buffer, offset: number, size: number) {
   const q = spec.quantization;
-  const data = new Float32Array(size);
   if (!q) {
-    if (spec.dtype === 'int32') {
-      for (let i = 0; i < size; i++) data[i] = bytes.readInt32LE(offset + i * 4);
-    } else {
-      for (let i = 0; i < size; i++) data[i] = bytes.readFloatLE(offset + i * 4);
-    }
-    return { data, byteLength: size * 4 };
+    const byteLength = size * 4;
+    const data =
+      spec.dtype === 'int32'
+        ? Float32Array.from(view(bytes, offset, byteLength, (b) => new Int32Array(b)))
+        : view(bytes, offset, byteLength, (b) => new Float32Array(b));
+    return { data, byteLength };
   }
   if (q.dtype === 'uint8' || q.dtype === 'uint16') {
     if (q.scale === undefined || q.min === undefined) {
       throw new Error(`weight ${spec.name}: ${q.dtype} quantisation without scale/min`);
     }
     const width = q.dtype === 'uint8' ? 1 : 2;
-    for (let i = 0; i < size; i++) {
-      const v = width === 1 ? bytes.readUInt8(offset + i) : bytes.readUInt16LE(offset + i * 2);
-      data[i] = v * q.scale + q.min;
-    }
+    const quantised =
+      width === 1
+        ? view(bytes, offset, size, (b) => new Uint8Array(b))
+        : view(bytes, offset, size * 2, (b) => new Uint16Array(b));
+    const data = new Float32Array(size);
+    const { scale, min } = q;
+    for (let i = 0; i < size; i++) data[i] = quantised[i]! * scale + min;
     return { data, byteLength: size * width };
   }
   throw new Error(`weight ${spec.name}: unsupported quantisation ${q.dtype}`);

@@ -3,7 +3,8 @@ import {
   Encoder,
   type EncoderOptions,
   type Face,
-  loadModel,
+  hasProbs,
+  loadExpressionModel,
 } from '@fever/encoder';
 import { InputError } from '@fever/errors';
 import type { EmbeddingOutput } from './cache.ts';
@@ -12,7 +13,7 @@ import type { EmbeddingOutput } from './cache.ts';
 export interface ModelRef {
   id: string;
   version: string;
-  /** sha256 of the ONNX file. */
+  /** sha256 of the ONNX file (of a composite: the digest of its members, weights and options). */
   sha256: string;
   /** Absolute path of the manifest. */
   manifest: string;
@@ -34,14 +35,9 @@ export class ModelHandle {
   ) {}
 
   static async load(manifest: string | undefined, options: Omit<EncoderOptions, 'expressionModel'>) {
-    const loaded = await loadModel(manifest ?? DEFAULT_EXPRESSION_MANIFEST);
+    // Refuses anything but an expression model (MODEL_WRONG_TASK); a composite is one.
+    const loaded = await loadExpressionModel(manifest ?? DEFAULT_EXPRESSION_MANIFEST);
     const m = loaded.manifest;
-    if (m.task !== 'expression') {
-      throw new InputError(
-        'MODEL_NOT_EXPRESSION',
-        `${loaded.manifestPath} is a ${m.task} model; evaluation needs an expression model`,
-      );
-    }
     const ref: ModelRef = {
       id: m.id,
       version: m.version,
@@ -49,7 +45,7 @@ export class ModelHandle {
       manifest: loaded.manifestPath,
       labels: m.labels ?? null,
     };
-    return new ModelHandle(ref, Boolean(m.outputs.probs), {
+    return new ModelHandle(ref, hasProbs(m), {
       ...options,
       expressionModel: loaded.manifestPath,
     });

@@ -23,7 +23,10 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 async function network(manifestPath: string): Promise<FaceNetwork> {
   const model = await loadModel(manifestPath);
-  const { session, provider } = await createSession(model.bytes, model.manifest.id, { device: 'cpu', threads: 0 });
+  const { session, provider } = await createSession(model.bytes, model.manifest.id, {
+    device: 'cpu',
+    threads: 0,
+  });
   return new FaceNetwork(session, model.manifest, provider, 16);
 }
 
@@ -39,9 +42,15 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
   beforeAll(async () => {
     reference = await FaceApiReference.create();
     ssd = await Encoder.create({ device: 'cpu', detectorModel: SSD, logger: quiet });
-    identity = await Encoder.create({ device: 'cpu', identityModel: DEFAULT_IDENTITY_MANIFEST, logger: quiet });
+    identity = await Encoder.create({
+      device: 'cpu',
+      identityModel: DEFAULT_IDENTITY_MANIFEST,
+      logger: quiet,
+    });
     landmarks = new LandmarkModel(await network(DEFAULT_LANDMARKS_MANIFEST));
-    photos = await Promise.all(samplePhotos().map(async (p) => ({ name: basename(p), image: await decodeImage(p) })));
+    photos = await Promise.all(
+      samplePhotos().map(async (p) => ({ name: basename(p), image: await decodeImage(p) })),
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -58,7 +67,13 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
       expect(got!.length, name).toBe(want.length);
       want.forEach((w, i) => {
         const g = got![i]!;
-        maxBox = Math.max(maxBox, maxDiff([g.box.x, g.box.y, g.box.width, g.box.height], [w.box.x, w.box.y, w.box.width, w.box.height]));
+        maxBox = Math.max(
+          maxBox,
+          maxDiff(
+            [g.box.x, g.box.y, g.box.width, g.box.height],
+            [w.box.x, w.box.y, w.box.width, w.box.height],
+          ),
+        );
         maxScore = Math.max(maxScore, Math.abs(g.score - w.score));
       });
       faces += want.length;
@@ -86,8 +101,17 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
         // Ours are in image pixels, face-api's in the crop's: compare relative to the crop's side.
         const side = Math.max(region.width, region.height);
         const ours = points[i]!.map((v, k) => (v - (k % 2 === 0 ? region.x : region.y)) / side);
-        maxPoint = Math.max(maxPoint, maxDiff(ours, want.map((v) => v / side)));
-        maxDescriptor = Math.max(maxDescriptor, maxDiff(descriptors[i]![0]!, await reference.descriptor(image, region)));
+        maxPoint = Math.max(
+          maxPoint,
+          maxDiff(
+            ours,
+            want.map((v) => v / side),
+          ),
+        );
+        maxDescriptor = Math.max(
+          maxDescriptor,
+          maxDiff(descriptors[i]![0]!, await reference.descriptor(image, region)),
+        );
       }
       faces += crops.length;
     }

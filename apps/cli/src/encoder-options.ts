@@ -1,6 +1,6 @@
 import type { EncoderOptions } from '@fever/encoder';
 import { InputError } from '@fever/errors';
-import type { Config } from '@fever/schema';
+import { type Config, detectorChoice } from '@fever/schema';
 import { numberFlag } from './number-flags.ts';
 
 /** Flags every command that runs the encoder accepts; they override the env config. */
@@ -8,6 +8,8 @@ export interface EncoderFlags {
   device?: string;
   threads?: string;
   model?: string;
+  /** tiny | tiny-608 | ssd | a detector manifest path. */
+  detector?: string;
   inputSize?: string;
   minScore?: string;
 }
@@ -54,12 +56,15 @@ export function encoderOptions(
       config.threads ??
       0,
     expressionModel: flags.model ?? config.modelManifest,
+    detectorModel:
+      flags.detector === undefined ? config.detector : detectorChoice(flags.detector, process.cwd()),
     detector: {
       ...(inputSize === undefined ? {} : { inputSize }),
       ...(scoreThreshold === undefined ? {} : { scoreThreshold }),
     },
     logger: {
-      info: (fields, message) => log(`${message} (${fields.model}, ${fields.threads} threads)`),
+      info: (fields, message) =>
+        log(`${message} (${fields.model}, detector ${fields.detector}, ${fields.threads} threads)`),
       warn: (fields, message) => log(`${message}: ${fields.reason}`),
     },
   };

@@ -65,7 +65,7 @@ export function vectorStoreConfig(config: Config): VectorStoreConfig {
       };
 }
 
-/** The encoder, created on first call (it loads two ONNX models) and shared afterwards. */
+/** The encoder, created on first call (it loads its ONNX models) and shared afterwards. */
 export function lazyEncoder(
   config: Config,
   logger: Logger,
@@ -78,6 +78,7 @@ export function lazyEncoder(
         device: config.device,
         threads: config.threads ?? 0,
         expressionModel: config.modelManifest,
+        detectorModel: config.detector,
         logger: {
           info: (fields, message) => logger.info(fields, message),
           warn: (fields, message) => logger.warn(fields, message),

@@ -7,7 +7,7 @@ import { FaceNetwork } from './face-network.ts';
 import { IdentityModel } from './identity.ts';
 import { LandmarkModel } from './landmarks.ts';
 import { type LoadedModel, loadModel } from './manifest.ts';
-import { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST } from './model-paths.ts';
+import { DEFAULT_EXPRESSION_MANIFEST, detectorManifest } from './model-paths.ts';
 import { createSession, type Device, type ExecutionProvider } from './session.ts';
 
 export interface Face extends ExpressionResult {
@@ -32,7 +32,10 @@ export interface EncoderOptions {
   detector?: Partial<DetectorOptions>;
   /** Manifest of the expression model (one network or a composite); the converted face-api model by default. */
   expressionModel?: string;
-  /** Manifest of the face detector; the converted face-api TinyFaceDetector by default. */
+  /**
+   * The face detector: a bundled one by name (`tiny`, `tiny-608`, `ssd`) or a manifest path;
+   * the converted face-api TinyFaceDetector (`tiny`) by default.
+   */
   detectorModel?: string;
   /** Manifest of an identity model (face-api-recognition); faces then carry `identity`. None by default. */
   identityModel?: string;
@@ -76,7 +79,7 @@ export class Encoder {
     const threads = options.threads ?? 0;
     const batchSize = options.batchSize ?? 32;
     const [detectorModel, spec, identityModel] = await Promise.all([
-      loadModel(options.detectorModel ?? DEFAULT_DETECTOR_MANIFEST),
+      loadModel(detectorManifest(options.detectorModel)),
       loadExpressionModel(options.expressionModel ?? DEFAULT_EXPRESSION_MANIFEST),
       options.identityModel ? loadModel(options.identityModel) : null,
     ]);

@@ -1,7 +1,7 @@
 import { ModelError } from './errors.ts';
 import { expressionInput, type FaceCrop } from './expression.ts';
-import type { ModelManifest } from './manifest.ts';
-import { type ExecutionProvider, ort } from './session.ts';
+import { loadModel, type ModelManifest } from './manifest.ts';
+import { createSession, type Device, type ExecutionProvider, ort } from './session.ts';
 
 /**
  * One ONNX network over face crops (an expression member, the landmark or the identity net): each
@@ -65,4 +65,21 @@ export class FaceNetwork {
       );
     }
   }
+}
+
+/** A face network from its manifest on its own session (landmark and identity nets, benchmarks, tests). */
+export async function openFaceNetwork(
+  manifestPath: string,
+  options: { device?: Device; threads?: number; batchSize?: number } = {},
+): Promise<FaceNetwork> {
+  const model = await loadModel(manifestPath);
+  const { session, provider } = await createSession(
+    model.bytes,
+    `${model.manifest.id}@${model.manifest.version}`,
+    {
+      device: options.device ?? 'cpu',
+      threads: options.threads ?? 0,
+    },
+  );
+  return new FaceNetwork(session, model.manifest, provider, options.batchSize ?? 32);
 }

@@ -35,7 +35,7 @@ export {
   ImageDecodeError,
   type RgbImage,
 } from './decode.ts';
-export type { Box, Detection, DetectorOptions } from './detector.ts';
+export { type Box, type Detection, type DetectorOptions, iou } from './detector.ts';
 export {
   DEFAULT_DETECTOR_MANIFEST,
   DEFAULT_EXPRESSION_MANIFEST,
@@ -49,6 +49,9 @@ export {
 } from './encoder.ts';
 export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
 export { expressionInput, type FaceCrop, l2Normalize } from './expression.ts';
+export { FaceNetwork, openFaceNetwork } from './face-network.ts';
+export { IdentityModel } from './identity.ts';
+export { eyeLineAngle, LandmarkModel } from './landmarks.ts';
 export {
   loadModel,
   type ModelManifest,
@@ -56,6 +59,7 @@ export {
   sha256Hex,
   validateManifest,
 } from './manifest.ts';
+export { DETECTOR_MANIFESTS, detectorManifest } from './model-paths.ts';
 export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
 export { sha256File } from './sha256.ts';

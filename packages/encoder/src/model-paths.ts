@@ -7,3 +7,16 @@ export const DEFAULT_DETECTOR_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-tiny-fac
 /** The landmark model eye alignment uses unless a manifest names another. */
 export const DEFAULT_LANDMARKS_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-landmark-68/manifest.json`;
 export const DEFAULT_IDENTITY_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-recognition/manifest.json`;
+
+/** The bundled face detectors by the names FEVER_DETECTOR and --detector take. */
+export const DETECTOR_MANIFESTS: Record<string, string> = {
+  tiny: DEFAULT_DETECTOR_MANIFEST,
+  'tiny-608': `${DEFAULT_MODELS_DIR}face-api-tiny-face-detector-608/manifest.json`,
+  ssd: `${DEFAULT_MODELS_DIR}face-api-ssd-mobilenetv1/manifest.json`,
+};
+
+/** A detector choice (a bundled name, a manifest path, or nothing for the default) as a manifest path. */
+export function detectorManifest(choice: string | undefined): string {
+  if (choice === undefined) return DEFAULT_DETECTOR_MANIFEST;
+  return DETECTOR_MANIFESTS[choice] ?? choice;
+}

@@ -27,6 +27,7 @@ describe('parseConfig', () => {
       device: 'auto',
       threads: undefined,
       modelManifest: undefined,
+      detector: undefined,
       maxPixels: 50_000_000,
       apiToken: undefined,
       logLevel: 'info',
@@ -52,6 +53,7 @@ describe('parseConfig', () => {
         FEVER_DEVICE: 'cuda',
         FEVER_THREADS: '8',
         FEVER_MODEL: 'models/mine.json',
+        FEVER_DETECTOR: 'ssd',
         FEVER_DATA_DIR: '/var/lib/fever',
         FEVER_PORT: '0',
         FEVER_VECTOR_EF_SEARCH: '256',
@@ -62,11 +64,19 @@ describe('parseConfig', () => {
       device: 'cuda',
       threads: 8,
       modelManifest: '/srv/fever/models/mine.json',
+      detector: 'ssd',
       dataDir: '/var/lib/fever',
       port: 0,
       vectorEfSearch: 256,
     });
     expect(runtimeMode(config)).toEqual({ metadata: 'postgres', vectors: 'qdrant', queue: 'bullmq' });
+  });
+
+  it('takes FEVER_DETECTOR as a bundled name or a manifest path', () => {
+    expect(parseConfig({ FEVER_DETECTOR: 'tiny-608' }, { cwd }).detector).toBe('tiny-608');
+    expect(parseConfig({ FEVER_DETECTOR: 'detectors/mine.json' }, { cwd }).detector).toBe(
+      '/srv/fever/detectors/mine.json',
+    );
   });
 
   it('treats empty variables as unset', () => {

@@ -9,6 +9,9 @@ import { z } from 'zod';
 
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export type Device = (typeof DEVICES)[number];
+/** The bundled face detectors FEVER_DETECTOR / --detector can name (else a manifest path). */
+export const DETECTORS = ['tiny', 'tiny-608', 'ssd'] as const;
+export type DetectorName = (typeof DETECTORS)[number];
 export const VECTOR_DTYPES = ['f32', 'f16', 'i8'] as const;
 export type VectorDtype = (typeof VECTOR_DTYPES)[number];
 
@@ -129,6 +132,13 @@ export const envSchema = z.object({
       'Path of an expression model manifest (JSON, see "Your own model"). Unset → the bundled ' +
         'face-api expression model.',
     ),
+  FEVER_DETECTOR: textVar(`${DETECTORS.join(' | ')} | path`)
+    .optional()
+    .describe(
+      'The face detector for indexing and search by upload: `tiny` (face-api TinyFaceDetector at 416 px), ' +
+        '`tiny-608` (the same at 608 px), `ssd` (face-api SSD MobileNet v1, 512 px), or the path of a ' +
+        'detector manifest. Unset → `tiny`. docs/BENCHMARKS.md ("Face detectors") compares them.',
+    ),
   FEVER_MAX_PIXELS: intVar(1, 1_000_000_000)
     .default(50_000_000)
     .describe('Images with more pixels are refused before decoding (decompression bombs).'),
@@ -213,6 +223,8 @@ export interface Config {
   threads: number | undefined;
   /** Absolute path, or undefined for the bundled model. */
   modelManifest: string | undefined;
+  /** A bundled detector's name or an absolute manifest path; undefined → the default (tiny). */
+  detector: DetectorName | string | undefined;
   maxPixels: number;
   apiToken: string | undefined;
   logLevel: LogLevel;
@@ -278,6 +290,7 @@ export function parseConfig(
     device: e.FEVER_DEVICE,
     threads: e.FEVER_THREADS,
     modelManifest: e.FEVER_MODEL === undefined ? undefined : absolute(e.FEVER_MODEL),
+    detector: e.FEVER_DETECTOR === undefined ? undefined : detectorChoice(e.FEVER_DETECTOR, cwd),
     maxPixels: e.FEVER_MAX_PIXELS,
     apiToken: e.FEVER_API_TOKEN,
     logLevel: e.FEVER_LOG_LEVEL,
@@ -291,6 +304,11 @@ export function parseConfig(
     maxUploadBytes: e.FEVER_MAX_UPLOAD_BYTES,
     indexRoots: e.FEVER_INDEX_ROOTS.map(absolute),
   };
+}
+
+/** A bundled detector's name as it is, anything else as an absolute manifest path (against `cwd`). */
+export function detectorChoice(value: string, cwd: string): string {
+  return (DETECTORS as readonly string[]).includes(value) || isAbsolute(value) ? value : resolve(cwd, value);
 }
 
 /** Which backend serves each concern; it follows from which URLs are set. */

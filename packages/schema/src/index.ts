@@ -66,8 +66,11 @@ export {
 } from './api.ts';
 export {
   type Config,
+  DETECTORS,
   DEVICES,
+  type DetectorName,
   type Device,
+  detectorChoice,
   type EnvVar,
   envSchema,
   LOG_LEVELS,

@@ -74,4 +74,45 @@ describe('fever embed', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/--input-size/);
   });
+
+  it('takes the detector by name (--detector, FEVER_DETECTOR), and refuses a missing detector manifest', async () => {
+    const photo = samplePhotos()[1]!;
+    const faces = (stdout: string) => Number(/sample2\.jpg\s+\S+\s+(\d+) faces?/.exec(stdout)?.[1]);
+    const tiny = await fever(['embed', photo]);
+    const ssd = await fever(['embed', '--detector', 'ssd', photo]);
+    const env = await fever(['embed', photo], { FEVER_DETECTOR: 'ssd' });
+    expect([tiny.code, ssd.code, env.code]).toEqual([0, 0, 0]);
+    expect(ssd.stderr).toMatch(/face-api-ssd-mobilenetv1/);
+    // The two turned heads of sample2 that the tiny detector misses.
+    expect(faces(ssd.stdout)).toBeGreaterThan(faces(tiny.stdout));
+    expect(faces(env.stdout)).toBe(faces(ssd.stdout));
+    const missing = await fever(['embed', '--detector', join(dir, 'nope.json'), photo]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('nope.json');
+    expect(missing.stderr).toContain('[MODEL_NOT_FOUND]');
+  });
+
+  it('embeds with a composite model', async () => {
+    const { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } = await import('@fever/encoder');
+    const manifest = join(dir, 'duo.json');
+    await writeFile(
+      manifest,
+      JSON.stringify({
+        id: 'duo',
+        task: 'expression',
+        members: [
+          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
+          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
+        ],
+        probsFrom: 'face-api-expression',
+      }),
+    );
+    const { code, stdout } = await fever(['embed', '--json', '--model', manifest, samplePhotos()[1]!]);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    expect(out.model).toMatchObject({ id: 'duo', dims: 512 });
+    expect(out.model.version).toMatch(/^c\.[0-9a-f]{12}$/);
+    expect(out.images[0].faces[0].embedding).toHaveLength(512);
+    expect(out.images[0].faces[0].probs).toHaveLength(7);
+  });
 });

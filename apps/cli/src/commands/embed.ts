@@ -27,10 +27,20 @@ export function registerEmbed(program: Command, config: () => Config): void {
     .option('--crop', 'each image is already a face crop: skip detection')
     .option('--top <n>', 'expressions to show per face', '3')
     .option('--min-score <p>', 'minimum detection score (default 0.5)')
-    .option('--input-size <px>', 'detector input size, a multiple of 32 (default 416)')
+    .option(
+      '--input-size <px>',
+      "detector input size, a multiple of 32 (default: the detector's, 416 for tiny)",
+    )
+    .option(
+      '--detector <name>',
+      'tiny | tiny-608 | ssd | a detector manifest (default: FEVER_DETECTOR or tiny)',
+    )
     .option('--device <device>', 'auto | cpu | cuda (default: FEVER_DEVICE or auto)')
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
-    .option('--model <manifest>', 'expression model manifest (default: FEVER_MODEL or face-api)')
+    .option(
+      '--model <manifest>',
+      'expression model manifest, one network or a composite (default: FEVER_MODEL or face-api)',
+    )
     .action(async (files: string[], flags: EmbedFlags) => {
       // Loaded here so `fever --help` and other commands don't pay for onnxruntime and sharp.
       const { decodeImage, Encoder } = await import('@fever/encoder');

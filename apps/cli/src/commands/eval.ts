@@ -33,6 +33,7 @@ interface RetrievalFlags extends CommonFlags {
   groupBy?: string;
   minScore?: string;
   inputSize?: string;
+  detector?: string;
 }
 
 interface MakeTripletsFlags {
@@ -102,7 +103,11 @@ export function registerEval(program: Command, config: () => Config): void {
         'leave out neighbours that share this column with the query (e.g. subject)',
       )
       .option('--min-score <p>', 'detect mode: minimum detection score (default 0.5)')
-      .option('--input-size <px>', 'detect mode: detector input size, a multiple of 32 (default 416)'),
+      .option('--input-size <px>', 'detect mode: detector input size, a multiple of 32 (default 416)')
+      .option(
+        '--detector <name>',
+        'detect mode: tiny | tiny-608 | ssd | a detector manifest (default: FEVER_DETECTOR or tiny)',
+      ),
   ).action(async (flags: RetrievalFlags) => {
     const { runRetrievalEval, writeReport } = await import('@fever/eval');
     if (flags.faces !== 'crop' && flags.faces !== 'detect') {
@@ -188,7 +193,10 @@ function withModelFlags(command: Command): Command {
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)');
 }
 
-function modelOptions(cfg: Config, flags: CommonFlags & { minScore?: string; inputSize?: string }) {
+function modelOptions(
+  cfg: Config,
+  flags: CommonFlags & { minScore?: string; inputSize?: string; detector?: string },
+) {
   const outputs = flags.output?.length ? flags.output : ['embedding'];
   for (const o of outputs) {
     if (o !== 'embedding' && o !== 'probs') {
@@ -200,7 +208,13 @@ function modelOptions(cfg: Config, flags: CommonFlags & { minScore?: string; inp
   }
   const { expressionModel, ...encoder }: EncoderOptions = encoderOptions(
     cfg,
-    { device: flags.device, threads: flags.threads, minScore: flags.minScore, inputSize: flags.inputSize },
+    {
+      device: flags.device,
+      threads: flags.threads,
+      minScore: flags.minScore,
+      inputSize: flags.inputSize,
+      detector: flags.detector,
+    },
     (line) => console.error(`fever: ${line}`),
   );
   return {

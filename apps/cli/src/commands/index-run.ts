@@ -1,7 +1,7 @@
 import type { IndexMode } from '@fever/core';
 import { InputError } from '@fever/errors';
 import type { IndexRun, MetadataStore } from '@fever/metadata';
-import { type Config, runtimeMode } from '@fever/schema';
+import { type Config, detectorChoice, runtimeMode } from '@fever/schema';
 import type { Command } from 'commander';
 import { doneCount, formatDuration, RunProgress, throughput } from '../run-progress.ts';
 import { indexingLogger, intFlag } from './indexing-flags.ts';
@@ -13,6 +13,7 @@ interface IndexFlags {
   concurrency?: string;
   device?: string;
   threads?: string;
+  detector?: string;
   detach?: boolean;
   json?: boolean;
 }
@@ -35,6 +36,10 @@ export function registerIndex(program: Command, config: () => Config): void {
     .option('--concurrency <n>', 'batches in flight (default 2)')
     .option('--device <device>', 'auto | cpu | cuda (default: FEVER_DEVICE or auto)')
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
+    .option(
+      '--detector <name>',
+      'tiny | tiny-608 | ssd | a detector manifest (default: FEVER_DETECTOR or tiny)',
+    )
     .option('--detach', 'with REDIS_URL: queue the run for the workers and return at once')
     .option('--json', 'print the finished run as JSON')
     .action(async (source: string, flags: IndexFlags) => {
@@ -53,6 +58,9 @@ export function registerIndex(program: Command, config: () => Config): void {
         encoder: {
           ...(flags.device ? { device: flags.device as 'auto' | 'cpu' | 'cuda' } : {}),
           ...(threads === undefined ? {} : { threads }),
+          ...(flags.detector === undefined
+            ? {}
+            : { detectorModel: detectorChoice(flags.detector, process.cwd()) }),
         },
         // Under BullMQ the workers write the vectors; this process only starts and follows the run.
         vectors: mode.queue === 'bullmq' ? 'none' : 'open',

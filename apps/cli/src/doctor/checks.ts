@@ -323,10 +323,11 @@ async function checkQdrant(config: Config, timeoutMs: number): Promise<CheckResu
 }
 
 async function checkModels(config: Config): Promise<CheckResult> {
-  const { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST, loadExpressionModel, loadModel } =
-    await import('@fever/encoder');
+  const { DEFAULT_EXPRESSION_MANIFEST, detectorManifest, loadExpressionModel, loadModel } = await import(
+    '@fever/encoder'
+  );
   const manifests = [
-    { path: DEFAULT_DETECTOR_MANIFEST, load: loadModel },
+    { path: detectorManifest(config.detector), load: loadModel },
     // An expression model may be a composite of several networks: each is checked.
     { path: config.modelManifest ?? DEFAULT_EXPRESSION_MANIFEST, load: loadExpressionModel },
   ];
@@ -337,11 +338,12 @@ async function checkModels(config: Config): Promise<CheckResult> {
       found.push(`${manifest.id}@${manifest.version}`);
     } catch (err) {
       const code = codeOf(err);
-      const custom = path === config.modelManifest;
+      const custom =
+        path === config.modelManifest ? 'FEVER_MODEL' : path === config.detector ? 'FEVER_DETECTOR' : null;
       const fix = custom
         ? code === 'MODEL_CHECKSUM_MISMATCH'
           ? 'if the model file changed on purpose, put its sha256 (`sha256sum <file>`) in the manifest; else restore the file'
-          : 'check FEVER_MODEL and the `file` its manifest names (relative to the manifest)'
+          : `check ${custom} and the \`file\` its manifest names (relative to the manifest)`
         : 'run `npm run models` (it converts the face-api models; `npm ci` runs it too)';
       return { name: 'models', status: 'fail', summary: `${message(err)} [${code}]`, fix };
     }
@@ -363,6 +365,7 @@ async function checkProvider(config: Config): Promise<CheckResult> {
       device: config.device,
       threads: config.threads ?? 0,
       expressionModel: config.modelManifest,
+      detectorModel: config.detector,
       logger,
     });
     // A session can load and still fail on its first run (CUDA kernels load lazily).

@@ -1,5 +1,13 @@
 import { cpus } from 'node:os';
-import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
+import {
+  DEFAULT_IDENTITY_MANIFEST,
+  DEFAULT_LANDMARKS_MANIFEST,
+  DEFAULT_MODELS_DIR,
+  decodeImage,
+  Encoder,
+  openFaceNetwork,
+  type RgbImage,
+} from '@fever/encoder';
 import { FaceApiReference } from '@fever/encoder/reference';
 import { samplePhotos } from '@fever/encoder/testing';
 import { RssSampler, table, writeResults } from './report.ts';
@@ -13,9 +21,16 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [value, (performance.now() - start) / 1000];
 }
 
+/**
+ * `npm run bench -- encoder [--rounds=3] [--threads=N] [--model=<manifest> …]`: the pipeline and
+ * the expression net against face-api's tfjs reference, then every bundled crop network and each
+ * --model (composites, align/mirror options) on the same crops, and each --model's pipeline.
+ */
 export default async function encoderBench(args: string[]) {
   const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 3);
   const threads = Number(args.find((a) => a.startsWith('--threads='))?.split('=')[1] ?? 0);
+  // Expression models (composites, options) to measure beside the default, by manifest.
+  const models = args.filter((a) => a.startsWith('--model=')).map((a) => a.slice('--model='.length));
   const photos = await Promise.all(samplePhotos().map((p) => decodeImage(p)));
   // A workload of 32 photos (the six samples repeated) so batch 32 is one full batch.
   const workload: RgbImage[] = Array.from({ length: 32 }, (_, i) => photos[i % photos.length]!);
@@ -110,8 +125,94 @@ export default async function encoderBench(args: string[]) {
     await encoder.close();
   }
 
+  // Each bundled crop network alone, and each --model, on the same crops at batch 32, beside the
+  // default expression model in the same run ("vs ref" here: over face-api-expression).
+  const modelRows: Record<string, string | number>[] = [];
+  const cropSeconds = async (run: (images: RgbImage[]) => Promise<unknown>) => {
+    await run(cropWorkload.slice(0, 32));
+    const [, seconds] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) await run(cropWorkload);
+    });
+    return (rounds * cropWorkload.length) / seconds;
+  };
+  const expressionModels = [
+    `${DEFAULT_MODELS_DIR}face-api-expression/manifest.json`,
+    `${DEFAULT_MODELS_DIR}human-emotion/manifest.json`,
+    ...models,
+  ];
+  let baseline = 0;
+  for (const manifest of expressionModels) {
+    const encoder = await Encoder.create({
+      device: 'cpu',
+      threads,
+      logger: quiet,
+      expressionModel: manifest,
+    });
+    const facesPerSec = await cropSeconds((images) => encoder.embedCrops(images));
+    baseline ||= facesPerSec;
+    modelRows.push({
+      network: `${encoder.model.id}@${encoder.model.version}`,
+      task: 'expression',
+      dims: encoder.model.embeddingDims ?? 0,
+      'faces/s': facesPerSec.toFixed(1),
+      'vs face-api': (facesPerSec / baseline).toFixed(2),
+    });
+    await encoder.close();
+  }
+  for (const [task, manifest] of [
+    ['face-landmarks', DEFAULT_LANDMARKS_MANIFEST],
+    ['face-identity', DEFAULT_IDENTITY_MANIFEST],
+  ] as const) {
+    const network = await openFaceNetwork(manifest, { threads, batchSize: 32 });
+    const outputs = Object.values(network.manifest.outputs).filter((o): o is string => Boolean(o));
+    const facesPerSec = await cropSeconds((images) =>
+      network.run(
+        images.map((image) => ({ image, region: { x: 0, y: 0, width: image.width, height: image.height } })),
+        outputs,
+      ),
+    );
+    modelRows.push({
+      network: `${network.manifest.id}@${network.manifest.version}`,
+      task,
+      dims: network.manifest.embeddingDims ?? 136,
+      'faces/s': facesPerSec.toFixed(1),
+      'vs face-api': (facesPerSec / baseline).toFixed(2),
+    });
+    await network.close();
+  }
+
+  // The whole pipeline with each --model, batch 8 (the indexing default), beside the default's.
+  for (const manifest of models) {
+    const encoder = await Encoder.create({
+      device: 'cpu',
+      threads,
+      logger: quiet,
+      expressionModel: manifest,
+    });
+    await encoder.encode(workload.slice(0, 8));
+    let faces = 0;
+    const [, seconds] = await timed(async () => {
+      for (let r = 0; r < rounds; r++) {
+        for (let s = 0; s < workload.length; s += 8) {
+          faces += (await encoder.encode(workload.slice(s, s + 8))).reduce((n, f) => n + f.length, 0);
+        }
+      }
+    });
+    const facesPerSec = faces / seconds;
+    rows.push({
+      path: `onnx ${encoder.provider} ${encoder.model.id}`,
+      stage: 'pipeline',
+      batch: 8,
+      'photos/s': ((rounds * workload.length) / seconds).toFixed(1),
+      'faces/s': facesPerSec.toFixed(1),
+      'vs ref': (facesPerSec / refFacesPerSec).toFixed(2),
+    });
+    await encoder.close();
+  }
+
   const peakRssMb = rss.stop();
   console.log(table(rows));
+  console.log(table(modelRows));
   console.log(
     `peak RSS ${peakRssMb.toFixed(0)} MB (reference and ONNX in one process); ${cpus().length} cores, ${cpus()[0]?.model}`,
   );
@@ -126,6 +227,7 @@ export default async function encoderBench(args: string[]) {
     threads,
     peakRssMb,
     rows,
+    models: modelRows,
   });
   console.log(`wrote ${file}`);
 }

@@ -349,3 +349,52 @@ describe('a new model version', () => {
     }
   });
 });
+
+describe('a composite model', () => {
+  let root: string;
+  beforeAll(() => {
+    root = tempDir('e2e-composite');
+  });
+  afterAll(() => removeQuietly(root));
+
+  it('indexes fused vectors into its own collection, and search by upload uses it', async () => {
+    const { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR, loadExpressionModel } = await import(
+      '@fever/encoder'
+    );
+    const manifest = join(root, 'duo.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        id: 'duo',
+        task: 'expression',
+        members: [
+          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
+          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
+        ],
+        probsFrom: 'face-api-expression',
+      }),
+    );
+    const { version } = (await loadExpressionModel(manifest)).manifest;
+    const env: TestEnv = { dataDir: join(root, 'data'), vars: { FEVER_MODEL: manifest } };
+    const demo = dirname(samplePhotos()[0]!);
+    const indexed = await runFever(['index', demo, '--collection', 'duo'], env);
+    expect(indexed.code, indexed.output).toBe(0);
+    const searched = await runFever(['search', samplePhotos()[1]!, '--collection', 'duo', '--json'], env);
+    expect(searched.code, searched.output).toBe(0);
+    // The answer names the model version that served it: the composite's.
+    expect(searched.output).toMatch(new RegExp(`"version":\\s*"${version.replace('.', '\\.')}"`));
+
+    const stores = await openStores(env);
+    try {
+      const c = await stores.metadata.collections.require('duo');
+      const [run] = await stores.metadata.indexRuns.list({ collectionId: c.id });
+      expect(run).toMatchObject({ modelId: 'duo', modelVersion: version, status: 'succeeded' });
+      const ids = await stores.metadata.indexing.listFaceIds(c.id, { modelId: 'duo', modelVersion: version });
+      expect(ids.length).toBe(run!.facesIndexed);
+      const [first] = await stores.vectors.get(modelCollectionName('duo', version), ids.slice(0, 1));
+      expect(first!.vector.length).toBe(512);
+    } finally {
+      await stores.close();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_EXPRESSION_MANIFEST, decodeImage, Encoder } from '@fever/encoder';
+import { DEFAULT_EXPRESSION_MANIFEST, decodeImage, Encoder, loadExpressionModel } from '@fever/encoder';
 import { sharedData } from '@fever/encoder/testing';
 import { prng } from '@fever/vectors/testing';
 
@@ -27,7 +27,8 @@ export interface Embeddings {
 
 /** `manifestPath`: the expression model's manifest.json (default: the bundled model). */
 export async function fer2013Embeddings(manifestPath = DEFAULT_EXPRESSION_MANIFEST): Promise<Embeddings> {
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { id: string; version: string };
+  // Loaded, not just read: a composite's version is derived from its members.
+  const { manifest } = await loadExpressionModel(manifestPath);
   const name = `fer2013_train-${`${manifest.id}@${manifest.version}`.replace(/[^A-Za-z0-9._@+-]/g, '_')}`;
   const meta = join(CACHE_DIR, `${name}.json`);
   const raw = join(CACHE_DIR, `${name}.f32`);

@@ -6,15 +6,13 @@ import { mirroredCrop, rotatedCrop } from './crop-transforms.ts';
 import { decodeImage, type RgbImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
 import type { FaceCrop } from './expression.ts';
-import { FaceNetwork } from './face-network.ts';
+import { openFaceNetwork } from './face-network.ts';
 import { eyeLineAngle, LandmarkModel } from './landmarks.ts';
-import { loadModel } from './manifest.ts';
 import {
   DEFAULT_EXPRESSION_MANIFEST,
   DEFAULT_LANDMARKS_MANIFEST,
   DEFAULT_MODELS_DIR,
 } from './model-paths.ts';
-import { createSession } from './session.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
@@ -54,12 +52,7 @@ describe('align and mirror', () => {
       const side = Math.floor(Math.min(box.width, box.height));
       return { image, region: { x: Math.floor(box.x), y: Math.floor(box.y), width: side, height: side } };
     });
-    const model = await loadModel(DEFAULT_LANDMARKS_MANIFEST);
-    const { session, provider } = await createSession(model.bytes, model.manifest.id, {
-      device: 'cpu',
-      threads: 0,
-    });
-    landmarks = new LandmarkModel(new FaceNetwork(session, model.manifest, provider, 16));
+    landmarks = new LandmarkModel(await openFaceNetwork(DEFAULT_LANDMARKS_MANIFEST));
   }, 120_000);
 
   afterAll(async () => {

@@ -207,3 +207,49 @@ describe('execution providers', () => {
     await encoder.close();
   });
 });
+
+describe('identity descriptors', () => {
+  it('with an identity model, each face carries a unit 128-d descriptor, nearest to its own re-crop', async () => {
+    const { DEFAULT_IDENTITY_MANIFEST } = await import('./model-paths.ts');
+    const encoder = await Encoder.create({
+      device: 'cpu',
+      identityModel: DEFAULT_IDENTITY_MANIFEST,
+      logger: quiet,
+    });
+    try {
+      const images = await Promise.all(samplePhotos().map((p) => decodeImage(p)));
+      const faces = (await encoder.encode(images)).flatMap((f, i) =>
+        f.map((face) => ({ face, image: images[i]! })),
+      );
+      expect(faces.length).toBeGreaterThan(10);
+      const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, k) => s + v * b[k]!, 0);
+      for (const { face } of faces) {
+        expect(face.identity).toHaveLength(128);
+        expect(Math.abs(Math.sqrt(cos(face.identity!, face.identity!)) - 1)).toBeLessThan(1e-5);
+      }
+      // The same face boxed 6% larger is still its own nearest face among all the others.
+      for (const { face, image } of faces.slice(0, 6)) {
+        const { box } = face;
+        const grown = {
+          x: box.x - box.width * 0.03,
+          y: box.y - box.height * 0.03,
+          width: box.width * 1.06,
+          height: box.height * 1.06,
+        };
+        const [again] = await encoder.embedBoxes(image, [grown]);
+        const others = faces
+          .filter((f) => f.face !== face)
+          .map((f) => cos(again!.identity!, f.face.identity!));
+        expect(cos(again!.identity!, face.identity!)).toBeGreaterThan(Math.max(...others));
+      }
+    } finally {
+      await encoder.close();
+    }
+  });
+
+  it('refuses a manifest of another task as the identity model', async () => {
+    await expect(
+      Encoder.create({ device: 'cpu', identityModel: DEFAULT_EXPRESSION_MANIFEST, logger: quiet }),
+    ).rejects.toMatchObject({ code: 'MODEL_WRONG_TASK' });
+  });
+});

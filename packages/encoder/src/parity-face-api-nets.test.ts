@@ -3,12 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, type RgbImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
 import { cropRegion } from './expression.ts';
-import { FaceNetwork } from './face-network.ts';
+import { openFaceNetwork } from './face-network.ts';
 import { LandmarkModel } from './landmarks.ts';
-import { loadModel } from './manifest.ts';
 import { DEFAULT_IDENTITY_MANIFEST, DEFAULT_LANDMARKS_MANIFEST, DEFAULT_MODELS_DIR } from './model-paths.ts';
 import { FaceApiReference } from './reference/face-api-reference.ts';
-import { createSession } from './session.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
@@ -19,15 +17,6 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
-}
-
-async function network(manifestPath: string): Promise<FaceNetwork> {
-  const model = await loadModel(manifestPath);
-  const { session, provider } = await createSession(model.bytes, model.manifest.id, {
-    device: 'cpu',
-    threads: 0,
-  });
-  return new FaceNetwork(session, model.manifest, provider, 16);
 }
 
 // face-api's SSD detector, 68-point landmark net and recognition net, converted to ONNX, against
@@ -47,7 +36,7 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
       identityModel: DEFAULT_IDENTITY_MANIFEST,
       logger: quiet,
     });
-    landmarks = new LandmarkModel(await network(DEFAULT_LANDMARKS_MANIFEST));
+    landmarks = new LandmarkModel(await openFaceNetwork(DEFAULT_LANDMARKS_MANIFEST));
     photos = await Promise.all(
       samplePhotos().map(async (p) => ({ name: basename(p), image: await decodeImage(p) })),
     );

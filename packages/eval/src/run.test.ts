@@ -127,6 +127,32 @@ describe('runFecEval through a map CSV', () => {
     expect(figures[3]).toEqual(figures[1]);
   });
 
+  it('evaluates a composite model like any other (one member of weight 1: the same figures)', async () => {
+    const composite = join(dir, 'solo.json');
+    await writeFile(
+      composite,
+      JSON.stringify({
+        id: 'solo',
+        task: 'expression',
+        members: [{ manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 1 }],
+        probsFrom: 'face-api-expression',
+      }),
+    );
+    const result = await runFecEval({
+      triplets: join(dir, 'triplets.csv'),
+      map: join(dir, 'map.csv'),
+      models: [undefined, composite],
+      outputs: ['embedding', 'probs'],
+      encoder: quiet,
+      bootstrapSamples: 100,
+    });
+    const [, , soloEmbedding] = result.metrics.variants.map((v) => v.variant);
+    expect(soloEmbedding).toMatch(/^solo@c\.[0-9a-f]{12} embedding$/);
+    const figures = result.metrics.variants.map(({ variant, model, ...rest }) => rest);
+    expect(figures[2]).toEqual(figures[0]);
+    expect(figures[3]).toEqual(figures[1]);
+  });
+
   it('fails early, naming the file, for a missing model, output or triplets file', async () => {
     const noProbs = await copyManifest({ id: 'no-probs', outputs: { embedding: 'embedding' } });
     await expect(

@@ -1,9 +1,12 @@
 /**
  * Runs at `npm install` (root postinstall) and by `npm run models`: converts face-api's and
  * Human's bundled tfjs weights into the ONNX models fever runs, then composes each committed learned head
- * (`heads/<name>/head.json`) with the face-api trunk. No network; a second run rewrites nothing.
+ * (`heads/<name>/head.json`) with the face-api trunk, or with its base model (input `model`). No
+ * network; a second run rewrites nothing.
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { composeBaseHead } from '../src/convert/base-head.ts';
 import { composeHeadModel, convertFaceApiModels } from '../src/convert/face-api.ts';
 import { listHeadDirs, readHeadFiles } from '../src/convert/head-files.ts';
 import { convertHumanModels } from '../src/convert/human.ts';
@@ -18,7 +21,12 @@ const models = [
 ];
 for (const dir of await listHeadDirs(HEADS_DIR)) {
   const { file, head } = await readHeadFiles(dir);
-  models.push(await composeHeadModel(`${DEFAULT_MODELS_DIR}${file.id}`, file.id, head, file.weights.sha256));
+  const out = `${DEFAULT_MODELS_DIR}${file.id}`;
+  models.push(
+    file.base
+      ? await composeBaseHead(out, file.id, join(dir, file.base.manifest), head.layers)
+      : await composeHeadModel(out, file.id, head, file.weights.sha256),
+  );
 }
 for (const m of models) {
   console.log(`models: ${m.id} ${m.written ? 'written to' : 'up to date at'} ${m.manifestPath}`);

@@ -232,6 +232,22 @@ describe('composite expression models', () => {
       expect(total.message).toContain("embeddingDims is 256, but the members' dims sum to 512");
     });
 
+    it('a head file that is missing or does not match its sha256', async () => {
+      const missing = await refuse(
+        'head-missing.json',
+        duo({ head: { file: 'nope.onnx', sha256: '0'.repeat(64), dims: 8 } }),
+      );
+      expect(missing.code).toBe('MODEL_NOT_FOUND');
+      expect(missing.message).toContain('head.file');
+      await writeFile(join(dir, 'head.onnx'), 'not this');
+      const tampered = await refuse(
+        'head-tampered.json',
+        duo({ head: { file: 'head.onnx', sha256: '0'.repeat(64), dims: 8 } }),
+      );
+      expect(tampered.code).toBe('MODEL_CHECKSUM_MISMATCH');
+      expect(tampered.message).toContain(join(dir, 'head.onnx'));
+    });
+
     it('a member that is not an expression network, an unknown probsFrom, a bad member input', async () => {
       const detector = await refuse(
         'detector.json',

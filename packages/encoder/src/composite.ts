@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from './errors.ts';
@@ -45,7 +46,20 @@ const compositeManifestSchema = z
       .min(1),
     /** Id of the member whose probabilities (and labels) the model reports; none: no probabilities. */
     probsFrom: z.string().min(1).optional(),
-    /** Optional: checked against the sum of the members' dims. */
+    /**
+     * A learned head over the fused embedding (`fever train head --base`): an ONNX file, relative
+     * to this manifest, from `features` [batch, Σ dims] to `embedding` [batch, dims], whose output
+     * is L2-normalised.
+     */
+    head: z
+      .object({
+        file: z.string().min(1),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits'),
+        dims: z.number().int().positive(),
+      })
+      .strict()
+      .optional(),
+    /** Optional: checked against the sum of the members' dims (the head's dims with a head). */
     embeddingDims: z.number().int().positive().optional(),
     ...testTimeOptions,
     license: z.string().optional(),
@@ -70,6 +84,7 @@ export interface CompositeManifest {
     dims: number;
     input: ModelManifest['input'];
   }[];
+  head?: { sha256: string; dims: number };
   probsFrom?: string;
   align?: 'eyes';
   mirror?: boolean;
@@ -92,6 +107,8 @@ export interface ExpressionModelSpec {
   /** The landmark model when faces are eye-aligned, else null. */
   landmarks: LoadedModel | null;
   mirror: boolean;
+  /** The learned head over the fused embedding (its ONNX bytes), else null. */
+  head: { bytes: Uint8Array; inputs: number; dims: number } | null;
 }
 
 /** True when the model reports class probabilities (and so a label per face). */
@@ -133,6 +150,7 @@ export async function loadExpressionModel(manifestPath: string): Promise<Express
     probsFrom: m.outputs.probs ? 0 : null,
     landmarks,
     mirror: m.mirror === true,
+    head: null,
   };
 }
 
@@ -194,10 +212,17 @@ async function loadComposite(raw: unknown, path: string): Promise<ExpressionMode
     }),
   );
 
-  const dims = members.reduce((sum, m) => sum + m.model.manifest.embeddingDims!, 0);
+  const fused = members.reduce((sum, m) => sum + m.model.manifest.embeddingDims!, 0);
+  const dims = c.head?.dims ?? fused;
   if (c.embeddingDims !== undefined && c.embeddingDims !== dims) {
-    throw invalid(path, `embeddingDims is ${c.embeddingDims}, but the members' dims sum to ${dims}`);
+    throw invalid(
+      path,
+      c.head
+        ? `embeddingDims is ${c.embeddingDims}, but head.dims is ${dims}`
+        : `embeddingDims is ${c.embeddingDims}, but the members' dims sum to ${dims}`,
+    );
   }
+  const head = c.head ? { ...(await loadHead(c.head, path)), inputs: fused, dims: c.head.dims } : null;
   let probsFrom: number | null = null;
   if (c.probsFrom !== undefined) {
     const matches = members.flatMap((m, i) => (m.model.manifest.id === c.probsFrom ? [i] : []));
@@ -228,6 +253,7 @@ async function loadComposite(raw: unknown, path: string): Promise<ExpressionMode
         probsFrom: c.probsFrom ?? null,
         align: landmarks ? { kind: c.align, landmarks: landmarks.manifest.sha256 } : null,
         mirror: c.mirror === true,
+        ...(c.head ? { head: c.head.sha256 } : {}),
       }),
     ),
   );
@@ -244,11 +270,36 @@ async function loadComposite(raw: unknown, path: string): Promise<ExpressionMode
     embeddingDims: dims,
     ...(labels ? { labels } : {}),
     members: described,
+    ...(c.head ? { head: { sha256: c.head.sha256, dims: c.head.dims } } : {}),
     ...(c.probsFrom !== undefined ? { probsFrom: c.probsFrom } : {}),
     ...(c.align ? { align: c.align } : {}),
     ...(c.mirror !== undefined ? { mirror: c.mirror } : {}),
     ...(c.license ? { license: c.license } : {}),
     ...(c.source ? { source: c.source } : {}),
   };
-  return { manifest, manifestPath: path, members, probsFrom, landmarks, mirror: c.mirror === true };
+  return { manifest, manifestPath: path, members, probsFrom, landmarks, mirror: c.mirror === true, head };
+}
+
+async function loadHead(
+  head: { file: string; sha256: string },
+  path: string,
+): Promise<{ bytes: Uint8Array }> {
+  const file = resolve(dirname(path), head.file);
+  const bytes = await readFile(file).catch((err: Error) => {
+    throw new ModelError(
+      'MODEL_NOT_FOUND',
+      `model manifest ${path}: head.file ${file} cannot be read: ${err.message}`,
+      {
+        cause: err,
+      },
+    );
+  });
+  const actual = sha256Hex(bytes);
+  if (actual !== head.sha256) {
+    throw new ModelError(
+      'MODEL_CHECKSUM_MISMATCH',
+      `head file ${file} has sha256 ${actual}, but ${path} says ${head.sha256}`,
+    );
+  }
+  return { bytes };
 }

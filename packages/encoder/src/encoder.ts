@@ -1,6 +1,7 @@
 import { type ExpressionManifest, loadExpressionModel } from './composite.ts';
 import type { RgbImage } from './decode.ts';
 import { type Box, type DetectorOptions, FaceDetector } from './detector.ts';
+import { EmbeddingHead } from './embedding-head.ts';
 import { ModelError } from './errors.ts';
 import { cropRegion, ExpressionModel, type ExpressionResult, type FaceCrop } from './expression.ts';
 import { FaceNetwork } from './face-network.ts';
@@ -86,7 +87,7 @@ export class Encoder {
     expectTask(detectorModel, 'face-detector');
     if (identityModel) expectTask(identityModel, 'face-identity');
     const sessions: Awaited<ReturnType<typeof createSession>>[] = [];
-    const open = async (model: LoadedModel) => {
+    const open = async (model: { bytes: Uint8Array; manifest: { id: string; version: string } }) => {
       const s = await createSession(model.bytes, describe(model.manifest), { device, threads });
       if (s.fallbackReason) {
         logger.warn({ device, reason: s.fallbackReason }, 'CUDA provider did not load; running on the CPU');
@@ -104,7 +105,23 @@ export class Encoder {
       const members = [];
       for (const m of spec.members) members.push({ network: await network(m.model), weight: m.weight });
       const landmarks = spec.landmarks ? new LandmarkModel(await network(spec.landmarks)) : null;
-      const expression = new ExpressionModel(spec.manifest, members, spec.probsFrom, landmarks, spec.mirror);
+      let head: EmbeddingHead | null = null;
+      if (spec.head) {
+        const { bytes, inputs, dims } = spec.head;
+        const s = await open({
+          bytes,
+          manifest: { id: `${spec.manifest.id} head`, version: spec.manifest.version },
+        });
+        head = new EmbeddingHead(s.session, s.provider, inputs, dims);
+      }
+      const expression = new ExpressionModel(
+        spec.manifest,
+        members,
+        spec.probsFrom,
+        landmarks,
+        spec.mirror,
+        head,
+      );
       const identity = identityModel ? new IdentityModel(await network(identityModel)) : null;
       logger.info(
         {

@@ -2,6 +2,7 @@ import type { ExpressionManifest } from './composite.ts';
 import { mirroredCrop, rotatedCrop } from './crop-transforms.ts';
 import type { RgbImage } from './decode.ts';
 import type { Box } from './detector.ts';
+import type { EmbeddingHead } from './embedding-head.ts';
 import { FaceBoxError } from './errors.ts';
 import type { FaceNetwork } from './face-network.ts';
 import { eyeLineAngle, type LandmarkModel } from './landmarks.ts';
@@ -98,6 +99,7 @@ export class ExpressionModel {
     private readonly probsFrom: number | null,
     private readonly landmarks: LandmarkModel | null,
     private readonly mirror: boolean,
+    private readonly head: EmbeddingHead | null = null,
   ) {}
 
   get dims(): number {
@@ -109,7 +111,11 @@ export class ExpressionModel {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.members.map((m) => m.network.close()), this.landmarks?.close()]);
+    await Promise.all([
+      ...this.members.map((m) => m.network.close()),
+      this.landmarks?.close(),
+      this.head?.close(),
+    ]);
   }
 
   /** Embeds face crops: every member runs over all of them in batches, then the parts are fused. */
@@ -144,8 +150,10 @@ export class ExpressionModel {
         labels = network.manifest.labels ?? [];
       }
     }
+    let fused = faces.map((_, i) => (parts.length === 1 ? parts[0]![i]! : concat(parts.map((p) => p[i]!))));
+    if (this.head) fused = (await this.head.apply(fused)).map(l2Normalize);
     return faces.map((_, i) => {
-      const embedding = parts.length === 1 ? parts[0]![i]! : concat(parts.map((p) => p[i]!));
+      const embedding = fused[i]!;
       const p = probs?.[i];
       if (!p) return { embedding, probs: null, label: null };
       let best = 0;

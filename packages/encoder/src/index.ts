@@ -5,6 +5,7 @@ export {
   hasProbs,
   loadExpressionModel,
 } from './composite.ts';
+export { composeBaseHead } from './convert/base-head.ts';
 export {
   composeHeadModel,
   expressionBlockTensors,
@@ -25,6 +26,7 @@ export {
   HEAD_INPUT_DIMS,
   type HeadInput,
   type HeadLayer,
+  type TrunkFeatures,
   type TrunkTensor,
 } from './convert/networks.ts';
 export type { ConvertedModel } from './convert/write-model.ts';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { composeHeadModel, type EncoderOptions, type HeadInput } from '@fever/encoder';
+import { composeHeadModel, type EncoderOptions, type TrunkFeatures } from '@fever/encoder';
 import {
   EmbeddingCache,
   embedImageFaces,
@@ -20,7 +20,7 @@ export interface FeatureSet {
 }
 
 export interface FeatureOptions {
-  input: HeadInput;
+  input: TrunkFeatures;
   /** Where the feature model (the trunk with an empty head) is written. */
   workDir: string;
   /** Embedding cache folder; null keeps nothing. */
@@ -46,7 +46,19 @@ export async function trunkFeatures(
     { input: options.input, layers: [] },
     '0'.repeat(64),
   );
-  const handle = await ModelHandle.load(model.manifestPath, options.encoder ?? {});
+  return modelFeatures(items, model.manifestPath, options);
+}
+
+/**
+ * Any expression model's embeddings (a composite's too) as the features a head learns from: what
+ * that model gives the composed head at run time. Cached per image content like trunkFeatures.
+ */
+export async function modelFeatures(
+  items: readonly LabelledImage[],
+  manifestPath: string,
+  options: Omit<FeatureOptions, 'input' | 'workDir'>,
+): Promise<FeatureSet> {
+  const handle = await ModelHandle.load(manifestPath, options.encoder ?? {});
   try {
     const progress = options.onProgress ?? (() => {});
     const hashes =

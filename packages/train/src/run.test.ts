@@ -12,7 +12,7 @@ import { sharedData } from '@fever/encoder/testing';
 import { readLabels } from '@fever/eval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gridPool, normalizeRows, TrainableDenseBlock } from './dense-block.ts';
-import { trunkFeatures } from './features.ts';
+import { modelFeatures, trunkFeatures } from './features.ts';
 import { Gemm } from './gemm.ts';
 import { runHeadTraining } from './run.ts';
 import { TrunkPrefix } from './trunk-maps.ts';
@@ -206,5 +206,60 @@ describe.skipIf(!fer)('fever train head on FER2013 crops', () => {
     // Deterministic: the same seed gives the same bytes (the second run reads the map cache).
     const again = await runHeadTraining({ ...tuned, out: join(work, 'tuned-again') });
     expect(again.head.weights.sha256).toBe(file.weights.sha256);
+  });
+
+  it('trains a head over any model (here a composite) and composes that model with it', async () => {
+    const { composeBaseHead, DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } = await import(
+      '@fever/encoder'
+    );
+    const base = join(work, 'duo.json');
+    writeFileSync(
+      base,
+      JSON.stringify({
+        id: 'duo',
+        task: 'expression',
+        members: [
+          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
+          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
+        ],
+        probsFrom: 'face-api-expression',
+      }),
+    );
+    const out = join(work, 'over-duo');
+    const result = await runHeadTraining({ ...options, id: 'duo-head', input: 'model', base, out });
+    const { head, file } = await readHeadFiles(out);
+    expect(file.input).toBe('model');
+    expect(file.base).toMatchObject({ manifest: '../duo.json', id: 'duo' });
+    expect(head.layers.map((l) => [l.inputs, l.outputs])).toEqual([
+      [512, 32],
+      [32, 8],
+    ]);
+    expect(result.model).toMatch(/^duo-head@c\.[0-9a-f]{12}$/);
+
+    const validation = (await readLabels(result.splitFiles.validation, { root: fer! })).slice(0, 8);
+    const features = await modelFeatures(validation, base, { cacheDir: null });
+    const composed = await Encoder.create({ expressionModel: result.manifestPath, threads: 1 });
+    const original = await Encoder.create({ expressionModel: base, threads: 1 });
+    try {
+      expect(composed.model.embeddingDims).toBe(8);
+      const images = await Promise.all(validation.map((i) => decodeImage(i.file)));
+      const mine = await composed.embedCrops(images);
+      const theirs = await original.embedCrops(images);
+      let diff = 0;
+      mine.forEach((face, i) => {
+        const expected = applyHead(head, features.features.subarray(i * 512, (i + 1) * 512));
+        face.embedding.forEach((v, j) => {
+          diff = Math.max(diff, Math.abs(v - expected[j]!));
+        });
+        expect(Array.from(face.probs!)).toEqual(Array.from(theirs[i]!.probs!));
+      });
+      expect(diff).toBeLessThan(1e-5);
+    } finally {
+      await composed.close();
+      await original.close();
+    }
+    // Composing again (as `npm run models` does for committed heads) rewrites nothing.
+    const again = await composeBaseHead(join(out, 'model'), 'duo-head', base, head.layers);
+    expect(again).toMatchObject({ written: false, version: result.model.split('@')[1] });
   });
 });

@@ -1,19 +1,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import {
+  composeBaseHead,
   composeHeadModel,
   DENSE_BLOCKS,
   type EncoderOptions,
   type ExpressionHead,
   expressionBlockTensors,
   type HeadFile,
+  loadExpressionModel,
   writeHeadFiles,
 } from '@fever/encoder';
 import { InputError } from '@fever/errors';
 import { hashImages, type LabelledImage, readLabels } from '@fever/eval';
 import { TrainableDenseBlock } from './dense-block.ts';
 import { DepthwisePool } from './depthwise-pool.ts';
-import { type FeatureSet, trunkFeatures } from './features.ts';
+import { type FeatureSet, modelFeatures, trunkFeatures } from './features.ts';
 import { Gemm } from './gemm.ts';
 import { precisionAtK } from './monitor.ts';
 import { stratifiedSplit } from './split.ts';
@@ -29,6 +31,11 @@ export interface HeadTrainingOptions extends TrainOptions {
   out: string;
   /** Model id of the composed model. */
   id: string;
+  /**
+   * Manifest of any expression model (a composite too) whose embedding the head learns from,
+   * frozen, instead of the face-api trunk's features; `input` is then `model`.
+   */
+  base?: string;
   /** Share of each label held out as the validation split (never trained on). */
   validation: number;
   /** Share of the training part held out to pick the best epoch (not the validation split). */
@@ -41,6 +48,8 @@ export interface HeadTrainingOptions extends TrainOptions {
 export interface HeadTrainingResult {
   head: HeadFile;
   manifestPath: string;
+  /** The composed model, id@version. */
+  model: string;
   splitFiles: { train: string; validation: string };
   counts: { train: number; monitor: number; validation: number; unreadable: number };
   bestEpoch: number;
@@ -63,6 +72,9 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
       'BAD_FLAG',
       `--fine-tune trains the grid input; --input ${options.input} is not supported with it`,
     );
+  }
+  if ((options.input === 'model') !== (options.base !== undefined)) {
+    throw new InputError('BAD_FLAG', 'a head reads a base model (--base) exactly when its input is model');
   }
   const items = await readLabels(options.labels, { root: options.root });
   const labelNames = [...new Set(items.map((i) => i.label))].sort();
@@ -139,7 +151,7 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
         );
     const { validationPrecisionAt10, counts } = trained;
     say(
-      `validation P@10: head ${validationPrecisionAt10.head.toFixed(4)}, trunk ${options.input} features ${validationPrecisionAt10.trunk.toFixed(4)} (best epoch ${trained.bestEpoch})`,
+      `validation P@10: head ${validationPrecisionAt10.head.toFixed(4)}, ${options.base ? 'base model' : `trunk ${options.input}`} features ${validationPrecisionAt10.trunk.toFixed(4)} (best epoch ${trained.bestEpoch})`,
     );
 
     const {
@@ -152,27 +164,40 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
       ...settings
     } = options;
     const expressionHead = trained.expressionHead;
-    const head = await writeHeadFiles(out, options.id, expressionHead, {
-      settings,
-      data: {
-        labels: relative(process.cwd(), resolve(options.labels)),
-        labelNames,
-        ...counts,
+    const base = options.base ? await loadExpressionModel(options.base) : null;
+    const head = await writeHeadFiles(
+      out,
+      options.id,
+      expressionHead,
+      {
+        settings,
+        data: {
+          labels: relative(process.cwd(), resolve(options.labels)),
+          labelNames,
+          ...counts,
+        },
+        bestEpoch: trained.bestEpoch,
+        validationPrecisionAt10,
+        seconds: { features: round(trained.seconds.features), training: round(trained.seconds.training) },
+        history: trained.history.map((h) => ({
+          epoch: h.epoch,
+          loss: round(h.loss),
+          monitorPrecisionAt10: round(h.monitorPrecision),
+          seconds: round(h.ms / 1000),
+        })),
       },
-      bestEpoch: trained.bestEpoch,
-      validationPrecisionAt10,
-      seconds: { features: round(trained.seconds.features), training: round(trained.seconds.training) },
-      history: trained.history.map((h) => ({
-        epoch: h.epoch,
-        loss: round(h.loss),
-        monitorPrecisionAt10: round(h.monitorPrecision),
-        seconds: round(h.ms / 1000),
-      })),
-    });
-    const model = await composeHeadModel(join(out, 'model'), options.id, expressionHead, head.weights.sha256);
+      base
+        ? { manifestPath: base.manifestPath, id: base.manifest.id, version: base.manifest.version }
+        : undefined,
+    );
+    const model = base
+      ? await composeBaseHead(join(out, 'model'), options.id, base.manifestPath, expressionHead.layers)
+      : await composeHeadModel(join(out, 'model'), options.id, expressionHead, head.weights.sha256);
+    const { manifest } = await loadExpressionModel(model.manifestPath);
     return {
       head,
       manifestPath: model.manifestPath,
+      model: `${manifest.id}@${manifest.version}`,
       splitFiles,
       counts,
       bestEpoch: trained.bestEpoch,
@@ -226,14 +251,21 @@ async function frozen(
 ): Promise<Trained> {
   const t0 = performance.now();
   // One pass over every image: the trunk model and the cache are loaded once, then split.
-  const all = await trunkFeatures([...parts.fit, ...parts.monitor, ...parts.validation], {
-    input: options.input,
-    workDir: join(resolve(options.out), 'trunk'),
+  const items = [...parts.fit, ...parts.monitor, ...parts.validation];
+  const shared = {
     cacheDir: options.cacheDir,
     hashes,
     ...(options.encoder ? { encoder: options.encoder } : {}),
     onProgress: progress,
-  });
+  };
+  const all =
+    options.input === 'model'
+      ? await modelFeatures(items, options.base!, shared)
+      : await trunkFeatures(items, {
+          ...shared,
+          input: options.input,
+          workDir: join(resolve(options.out), 'trunk'),
+        });
   const sets = {
     fit: subset(all, parts.fit),
     monitor: subset(all, parts.monitor),

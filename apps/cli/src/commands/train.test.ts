@@ -37,6 +37,21 @@ describe('fever train head', () => {
     expect(dims.stderr).toMatch(/--dims must be a whole number ≥ 2, got '1.5' \[BAD_FLAG\]/);
     const block = await fever(['train', 'head', '--labels', 'x.csv', '--out', dir, '--fine-tune', 'dense2']);
     expect(block.stderr).toMatch(/--fine-tune must be dense3, got 'dense2' \[BAD_FLAG\]/);
+    const both = await fever([
+      'train',
+      'head',
+      '--labels',
+      'x.csv',
+      '--out',
+      dir,
+      '--input',
+      'pooled',
+      '--base',
+      'm.json',
+    ]);
+    expect(both.stderr).toMatch(
+      /--input picks trunk features; with --base the head reads that model \[BAD_FLAG\]/,
+    );
     const missing = await fever(['train', 'head', '--labels', join(dir, 'none.csv'), '--out', dir]);
     expect(missing.stderr).toMatch(/none\.csv cannot be read[^\n]*\[LABELS_NOT_FOUND\]/);
   });
@@ -114,5 +129,38 @@ describe('fever train head', () => {
     expect(tuned.stdout).toMatch(/time: hashing [\d.]+ s, dense3 input maps [\d.]+ s, training [\d.]+ s/);
     const tunedManifest = JSON.parse(await readFile(join(dir, 'tuned', 'model', 'manifest.json'), 'utf8'));
     expect(tunedManifest.source).toMatch(/dense3 fine-tuned/);
+
+    // --base: a head over another model's embedding (here Human's emotion net), composed with it.
+    const { DEFAULT_MODELS_DIR } = await import('@fever/encoder');
+    const based = await fever([
+      'train',
+      'head',
+      '--labels',
+      labels,
+      '--root',
+      fer!,
+      '--out',
+      join(dir, 'based'),
+      '--base',
+      join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'),
+      '--hidden',
+      '16',
+      '--dims',
+      '8',
+      '--epochs',
+      '1',
+      '--validation',
+      '0.25',
+      '--no-cache',
+    ]);
+    expect(based.code, based.stderr).toBe(0);
+    expect(based.stdout).toMatch(/validation precision@10: head \d+\.\d%, base model features \d+\.\d%/);
+    expect(based.stdout).toMatch(/\(model fever-expression-head@c\.[0-9a-f]{12}\)/);
+    const basedManifest = JSON.parse(await readFile(join(dir, 'based', 'model', 'manifest.json'), 'utf8'));
+    expect(basedManifest).toMatchObject({
+      id: 'fever-expression-head',
+      probsFrom: 'human-emotion',
+      head: { file: 'head.onnx', dims: 8 },
+    });
   });
 });

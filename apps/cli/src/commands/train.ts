@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InputError } from '@fever/errors';
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
@@ -11,6 +11,7 @@ interface TrainHeadFlags {
   out: string;
   id: string;
   input: string;
+  base?: string;
   loss: string;
   hidden: string;
   dims: string;
@@ -47,6 +48,10 @@ export function registerTrain(program: Command, config: () => Config): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--id <id>', 'model id of the composed model', 'fever-expression-head')
     .option('--input <features>', 'trunk features the head reads: grid (3×3×256) | pooled (256)', 'grid')
+    .option(
+      '--base <manifest>',
+      "read this expression model's embedding instead (any model, a composite too; frozen): the result is that model plus the head",
+    )
     .option('--loss <name>', 'cosface | triplet (semi-hard negatives)', 'cosface')
     .option('--hidden <widths>', 'hidden layer widths, comma-separated; "" for a linear head', '1024')
     .option('--dims <n>', 'embedding dimensions', '64')
@@ -78,6 +83,12 @@ export function registerTrain(program: Command, config: () => Config): void {
       if (flags.input !== 'grid' && flags.input !== 'pooled') {
         throw new InputError('BAD_FLAG', `--input must be grid or pooled, got '${flags.input}'`);
       }
+      if (flags.base !== undefined && flags.input !== 'grid') {
+        throw new InputError(
+          'BAD_FLAG',
+          '--input picks trunk features; with --base the head reads that model',
+        );
+      }
       if (flags.loss !== 'cosface' && flags.loss !== 'triplet') {
         throw new InputError('BAD_FLAG', `--loss must be cosface or triplet, got '${flags.loss}'`);
       }
@@ -97,7 +108,8 @@ export function registerTrain(program: Command, config: () => Config): void {
         root: flags.root,
         out: flags.out,
         id: flags.id,
-        input: flags.input,
+        input: flags.base === undefined ? flags.input : 'model',
+        ...(flags.base === undefined ? {} : { base: resolve(flags.base) }),
         loss: flags.loss,
         hidden,
         dims: intFlag('dims', flags.dims, 2),
@@ -118,18 +130,17 @@ export function registerTrain(program: Command, config: () => Config): void {
         onProgress: (line) => console.error(`fever: ${line}`),
       });
       const v = result.validationPrecisionAt10;
+      const features = flags.base === undefined ? 'trunk features' : 'base model features';
       console.log(
-        `validation precision@10: head ${(v.head * 100).toFixed(1)}%, trunk features ${(v.trunk * 100).toFixed(1)}% ` +
+        `validation precision@10: head ${(v.head * 100).toFixed(1)}%, ${features} ${(v.trunk * 100).toFixed(1)}% ` +
           `(${result.counts.validation} held-out faces, best epoch ${result.bestEpoch})`,
       );
       const t = result.seconds;
       console.log(
-        `time: hashing ${t.hashing.toFixed(1)} s, ${fineTune ? `${fineTune} input maps` : 'trunk features'} ${t.features.toFixed(1)} s, training ${t.training.toFixed(1)} s`,
+        `time: hashing ${t.hashing.toFixed(1)} s, ${fineTune ? `${fineTune} input maps` : features} ${t.features.toFixed(1)} s, training ${t.training.toFixed(1)} s`,
       );
       console.log(`wrote ${join(flags.out, 'head.json')} and head.bin`);
-      console.log(
-        `      ${result.manifestPath} (model ${flags.id}@${result.head.weights.sha256.slice(0, 12)})`,
-      );
+      console.log(`      ${result.manifestPath} (model ${result.model})`);
       console.log(`      ${result.splitFiles.validation}`);
       console.log(
         `evaluate: fever eval retrieval --labels ${result.splitFiles.validation} --root ${flags.root ?? join(flags.labels, '..')} --model ${result.manifestPath}`,

@@ -17,6 +17,7 @@ import {
   HEAD_INPUT_DIMS,
   type TrunkTensor,
   tinyFaceDetectorGraph,
+  trunkFeaturesOf,
 } from './networks.ts';
 import { SSD_INPUT_SIZE, ssdMobilenetV1Graph } from './ssd-mobilenet.ts';
 import { readTfjsWeights, type WeightGroup } from './tfjs-weights.ts';
@@ -212,14 +213,14 @@ export async function composeHeadModel(
     file: 'model.onnx',
     sha256: sha256Hex(onnx),
     ...target.manifest(version),
-    embeddingDims: head.layers.at(-1)?.outputs ?? HEAD_INPUT_DIMS[head.input],
+    embeddingDims: head.layers.at(-1)?.outputs ?? HEAD_INPUT_DIMS[trunkFeaturesOf(head)],
     license: 'MIT (trunk weights: @vladmandic/face-api; head: fever)',
     source:
       `face-api ${face.version} expression trunk` +
       (tunedBlocks.length
         ? ` (${tunedBlocks.join(', ')} fine-tuned for the embedding; probs from the original blocks)`
         : '') +
-      `, ${head.input} features → ${[HEAD_INPUT_DIMS[head.input], ...head.layers.map((l) => l.outputs)].join(' → ')} head`,
+      `, ${head.input} features → ${[HEAD_INPUT_DIMS[trunkFeaturesOf(head)], ...head.layers.map((l) => l.outputs)].join(' → ')} head`,
   };
   return writeModel(dir, manifest, onnx);
 }

@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from '../errors.ts';
 import { sha256Hex } from '../manifest.ts';
@@ -11,11 +11,17 @@ import { type ExpressionHead, HEAD_INPUT_DIMS } from './networks.ts';
  * layouts, float32 little-endian). A few MB (a fine-tuned dense3 adds 0.95 MB), so heads can be
  * committed and composed with the face-api trunk at install, like the converted models.
  * The sha256 of head.bin versions the composed model, fine-tuned trunk tensors included.
+ * A head over a base model (input `model`) is composed with that model instead (composeBaseHead).
  */
 const headFileSchema = z.object({
   /** Model id of the composed model. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
-  input: z.enum(['pooled', 'grid']),
+  /** `model`: the head reads the embedding of the expression model named by `base`. */
+  input: z.enum(['pooled', 'grid', 'model']),
+  /** With input `model`: the base model's manifest (relative to the head's folder) and what it was. */
+  base: z
+    .object({ manifest: z.string().min(1), id: z.string().min(1), version: z.string().min(1) })
+    .optional(),
   layers: z
     .array(
       z.object({
@@ -61,6 +67,12 @@ export async function readHeadFiles(dir: string): Promise<LoadedHead> {
     throw new ModelError('MODEL_MANIFEST_INVALID', `head ${where} is invalid: ${issues.join('; ')}`);
   }
   const file = parsed.data;
+  if ((file.input === 'model') !== (file.base !== undefined)) {
+    throw new ModelError(
+      'MODEL_MANIFEST_INVALID',
+      `head ${where}: base is needed with input model, and only then`,
+    );
+  }
   const bytes = await readFile(join(dir, file.weights.file));
   if (sha256Hex(bytes) !== file.weights.sha256) {
     throw new ModelError(
@@ -70,7 +82,7 @@ export async function readHeadFiles(dir: string): Promise<LoadedHead> {
   }
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   let offset = 0;
-  let width = HEAD_INPUT_DIMS[file.input];
+  let width = file.input === 'model' ? file.layers[0]!.inputs : HEAD_INPUT_DIMS[file.input];
   const layers = file.layers.map((layer, i) => {
     if (layer.inputs !== width) {
       throw new ModelError(
@@ -106,6 +118,8 @@ export async function writeHeadFiles(
   id: string,
   head: ExpressionHead,
   training?: Record<string, unknown>,
+  /** For an input `model` head: the base model's manifest path and what it is. */
+  base?: { manifestPath: string; id: string; version: string },
 ): Promise<HeadFile> {
   const parts = [...head.layers.flatMap((l) => [l.weight, l.bias]), ...(head.trunk ?? []).map((t) => t.data)];
   const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -117,6 +131,9 @@ export async function writeHeadFiles(
   const file: HeadFile = {
     id,
     input: head.input,
+    ...(base
+      ? { base: { manifest: relative(dir, base.manifestPath), id: base.id, version: base.version } }
+      : {}),
     layers: head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })),
     ...(head.trunk?.length ? { trunk: head.trunk.map(({ name, shape }) => ({ name, shape })) } : {}),
     weights: { file: 'head.bin', sha256: sha256Hex(bytes) },

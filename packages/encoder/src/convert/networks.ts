@@ -168,9 +168,20 @@ export function faceLandmark68Graph(weights: WeightSource): GraphBuilder {
  * - `grid`: 3×3 average pools (3×3 windows, stride 2) of the 7×7 map, 2 304-d, which keep where
  *   on the face (brows, eyes, mouth) a feature fired.
  */
-export type HeadInput = 'pooled' | 'grid';
+export type TrunkFeatures = 'pooled' | 'grid';
 
-export const HEAD_INPUT_DIMS: Record<HeadInput, number> = { pooled: 256, grid: 2304 };
+/** A head's input: trunk features, or `model`: the embedding of any expression model (its base). */
+export type HeadInput = TrunkFeatures | 'model';
+
+export const HEAD_INPUT_DIMS: Record<TrunkFeatures, number> = { pooled: 256, grid: 2304 };
+
+/** The trunk features a head composed into the face-api graph reads; a `model` head has none. */
+export function trunkFeaturesOf(head: Pick<ExpressionHead, 'input'>): TrunkFeatures {
+  if (head.input === 'model') {
+    throw new Error('a head over a base model is composed with composeBaseHead, not into the face-api graph');
+  }
+  return head.input;
+}
 
 /** One fully connected layer of a head: y = act(x · weight + bias), weight stored [in, out]. */
 export interface HeadLayer {
@@ -217,6 +228,7 @@ export function firstTunedBlock(head: Pick<ExpressionHead, 'trunk'>): number | n
  * fine-tuned ones feed the head.
  */
 export function expressionWithHeadGraph(weights: WeightSource, head: ExpressionHead): GraphBuilder {
+  const kind = trunkFeaturesOf(head);
   const g = new GraphBuilder('face_expression_head');
   const input = g.input('input', ['batch', 3, 112, 112]);
   const tunedFrom = firstTunedBlock(head);
@@ -234,7 +246,7 @@ export function expressionWithHeadGraph(weights: WeightSource, head: ExpressionH
   expressionClassifier(g, weights, pooled);
 
   const features =
-    head.input === 'pooled'
+    kind === 'pooled'
       ? map === original
         ? pooled
         : g.node('Flatten', [g.node('GlobalAveragePool', [map])], { axis: attr.int(1) })
@@ -243,22 +255,46 @@ export function expressionWithHeadGraph(weights: WeightSource, head: ExpressionH
           [g.node('AveragePool', [map], { kernel_shape: attr.ints([3, 3]), strides: attr.ints([2, 2]) })],
           { axis: attr.int(1) },
         );
-  let x = g.node('LpNormalization', [features], { axis: attr.int(1), p: attr.int(2) });
-  let width = HEAD_INPUT_DIMS[head.input];
-  head.layers.forEach((layer, i) => {
+  const normalised = g.node('LpNormalization', [features], { axis: attr.int(1), p: attr.int(2) });
+  const { value, width } = denseLayers(g, normalised, head.layers, HEAD_INPUT_DIMS[kind]);
+  g.node('LpNormalization', [value], { axis: attr.int(1), p: attr.int(2) }, 'embedding');
+  g.output('embedding', ['batch', width]);
+  g.output('probs', ['batch', 7]);
+  return g;
+}
+
+/** A head's layers on `x` [batch, width]: Gemm with weight [in, out], ReLU where the layer says. */
+function denseLayers(
+  g: GraphBuilder,
+  x: string,
+  layers: readonly HeadLayer[],
+  width: number,
+): { value: string; width: number } {
+  let value = x;
+  layers.forEach((layer, i) => {
     if (layer.inputs !== width || layer.weight.length !== layer.inputs * layer.outputs) {
       throw new Error(`head layer ${i}: expects ${layer.inputs} inputs, gets ${width}`);
     }
-    x = g.node('Gemm', [
-      x,
+    value = g.node('Gemm', [
+      value,
       g.constant(`head/${i}/weight`, [layer.inputs, layer.outputs], layer.weight),
       g.constant(`head/${i}/bias`, [layer.outputs], layer.bias),
     ]);
-    if (layer.activation === 'relu') x = g.node('Relu', [x]);
+    if (layer.activation === 'relu') value = g.node('Relu', [value]);
     width = layer.outputs;
   });
-  g.node('LpNormalization', [x], { axis: attr.int(1), p: attr.int(2) }, 'embedding');
+  return { value, width };
+}
+
+/**
+ * A learned head on its own, for any expression model's (unit-length) embedding:
+ * `features` [batch, inputs] → `embedding` [batch, dims], which the encoder L2-normalises.
+ */
+export function embeddingHeadGraph(layers: readonly HeadLayer[], inputs: number): GraphBuilder {
+  const g = new GraphBuilder('embedding_head');
+  const features = g.input('features', ['batch', inputs]);
+  const { value, width } = denseLayers(g, features, layers, inputs);
+  g.node('Identity', [value], {}, 'embedding');
   g.output('embedding', ['batch', width]);
-  g.output('probs', ['batch', 7]);
   return g;
 }

@@ -32,22 +32,33 @@ export async function writeModel(
   onnx: Uint8Array,
 ): Promise<ConvertedModel> {
   const manifestPath = join(dir, 'manifest.json');
-  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-  const unchanged =
-    (await readFile(manifestPath, 'utf8').then(
-      (text) => text === manifestText,
-      () => false,
-    )) &&
-    (await readFile(join(dir, manifest.file)).then(
-      (bytes) => sha256Hex(bytes) === manifest.sha256,
-      () => false,
-    ));
-  if (!unchanged) {
-    await mkdir(dir, { recursive: true });
-    await writeAtomic(join(dir, manifest.file), onnx);
-    await writeAtomic(manifestPath, manifestText);
-  }
-  return { id: manifest.id, manifestPath, written: !unchanged };
+  const written = await writeFilesIfChanged(dir, [
+    [manifest.file, onnx],
+    ['manifest.json', `${JSON.stringify(manifest, null, 2)}\n`],
+  ]);
+  return { id: manifest.id, manifestPath, written };
+}
+
+/**
+ * Writes the files under `dir`, in order and each atomically, unless every one already holds
+ * these bytes (so a second install rewrites nothing). Returns whether it wrote.
+ */
+export async function writeFilesIfChanged(
+  dir: string,
+  files: readonly [name: string, content: Uint8Array | string][],
+): Promise<boolean> {
+  const same = await Promise.all(
+    files.map(([name, content]) =>
+      readFile(join(dir, name)).then(
+        (bytes) => bytes.equals(typeof content === 'string' ? Buffer.from(content) : content),
+        () => false,
+      ),
+    ),
+  );
+  if (same.every(Boolean)) return false;
+  await mkdir(dir, { recursive: true });
+  for (const [name, content] of files) await writeAtomic(join(dir, name), content);
+  return true;
 }
 
 async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {

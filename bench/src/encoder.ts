@@ -85,15 +85,7 @@ export default async function encoderBench(args: string[]) {
       detectBatchSize: batch,
       batchSize: Math.max(batch, 8),
     });
-    await encoder.encode(workload.slice(0, batch)); // warm-up
-    let faces = 0;
-    const [, seconds] = await timed(async () => {
-      for (let r = 0; r < rounds; r++) {
-        for (let s = 0; s < workload.length; s += batch) {
-          faces += (await encoder.encode(workload.slice(s, s + batch))).reduce((n, f) => n + f.length, 0);
-        }
-      }
-    });
+    const { faces, seconds } = await pipeline(encoder, workload, batch, rounds);
     const facesPerSec = faces / seconds;
     rows.push({
       path: `onnx ${encoder.provider}`,
@@ -189,15 +181,7 @@ export default async function encoderBench(args: string[]) {
       logger: quiet,
       expressionModel: manifest,
     });
-    await encoder.encode(workload.slice(0, 8));
-    let faces = 0;
-    const [, seconds] = await timed(async () => {
-      for (let r = 0; r < rounds; r++) {
-        for (let s = 0; s < workload.length; s += 8) {
-          faces += (await encoder.encode(workload.slice(s, s + 8))).reduce((n, f) => n + f.length, 0);
-        }
-      }
-    });
+    const { faces, seconds } = await pipeline(encoder, workload, 8, rounds);
     const facesPerSec = faces / seconds;
     rows.push({
       path: `onnx ${encoder.provider} ${encoder.model.id}`,
@@ -230,6 +214,20 @@ export default async function encoderBench(args: string[]) {
     models: modelRows,
   });
   console.log(`wrote ${file}`);
+}
+
+/** `rounds` passes of the whole pipeline over `workload`, `batch` photos per call, after a warm-up call. */
+async function pipeline(encoder: Encoder, workload: RgbImage[], batch: number, rounds: number) {
+  await encoder.encode(workload.slice(0, batch));
+  let faces = 0;
+  const [, seconds] = await timed(async () => {
+    for (let r = 0; r < rounds; r++) {
+      for (let s = 0; s < workload.length; s += batch) {
+        faces += (await encoder.encode(workload.slice(s, s + batch))).reduce((n, f) => n + f.length, 0);
+      }
+    }
+  });
+  return { faces, seconds };
 }
 
 /** A face crop as its own image, for the expression-only runs. */

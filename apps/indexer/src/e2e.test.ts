@@ -6,7 +6,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { samplePhotos, sharedData } from '@fever/encoder/testing';
+import { duoComposite, samplePhotos, sharedData } from '@fever/encoder/testing';
 import type { IndexRun } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
 import { modelAliasName, modelCollectionName } from '@fever/vectors';
@@ -358,22 +358,9 @@ describe('a composite model', () => {
   afterAll(() => removeQuietly(root));
 
   it('indexes fused vectors into its own collection, and search by upload uses it', async () => {
-    const { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR, loadExpressionModel } = await import(
-      '@fever/encoder'
-    );
+    const { loadExpressionModel } = await import('@fever/encoder');
     const manifest = join(root, 'duo.json');
-    writeFileSync(
-      manifest,
-      JSON.stringify({
-        id: 'duo',
-        task: 'expression',
-        members: [
-          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
-          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
-        ],
-        probsFrom: 'face-api-expression',
-      }),
-    );
+    writeFileSync(manifest, JSON.stringify(duoComposite()));
     const { version } = (await loadExpressionModel(manifest)).manifest;
     const env: TestEnv = { dataDir: join(root, 'data'), vars: { FEVER_MODEL: manifest } };
     const demo = dirname(samplePhotos()[0]!);

@@ -10,7 +10,7 @@ import { composeBaseHead } from '../src/convert/base-head.ts';
 import { composeHeadModel, convertFaceApiModels } from '../src/convert/face-api.ts';
 import { listHeadDirs, readHeadFiles } from '../src/convert/head-files.ts';
 import { convertHumanModels } from '../src/convert/human.ts';
-import { DEFAULT_MODELS_DIR } from '../src/encoder.ts';
+import { DEFAULT_MODELS_DIR } from '../src/model-paths.ts';
 
 const HEADS_DIR = fileURLToPath(new URL('../heads/', import.meta.url));
 

@@ -13,18 +13,12 @@ import {
   DEFAULT_LANDMARKS_MANIFEST,
   DEFAULT_MODELS_DIR,
 } from './model-paths.ts';
+import { maxAbsDiff } from './testing/models.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0);
-
-/** Largest |a - b|. */
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 // Eye alignment and test-time mirroring, options of any expression model (manifest `align`, `mirror`).
 describe('align and mirror', () => {
@@ -73,7 +67,7 @@ describe('align and mirror', () => {
         ((region.y + y) * image.width + region.x) * 3,
         ((region.y + y) * image.width + region.x + region.width) * 3,
       );
-      expect(maxDiff(out.data.subarray(y * region.width * 3, (y + 1) * region.width * 3), row)).toBe(0);
+      expect(maxAbsDiff(out.data.subarray(y * region.width * 3, (y + 1) * region.width * 3), row)).toBe(0);
     }
   });
 

@@ -6,6 +6,7 @@ import { loadExpressionModel } from './composite.ts';
 import { decodeImage, type RgbImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
 import { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } from './model-paths.ts';
+import { duoComposite, maxAbsDiff } from './testing/models.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
@@ -13,12 +14,6 @@ const HUMAN = `${DEFAULT_MODELS_DIR}human-emotion/manifest.json`;
 
 function norm(v: Float32Array): number {
   return Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe('composite expression models', () => {
@@ -29,16 +24,7 @@ describe('composite expression models', () => {
     await writeFile(path, JSON.stringify(manifest));
     return path;
   };
-  const duo = (overrides: Record<string, unknown> = {}) => ({
-    id: 'duo',
-    task: 'expression',
-    members: [
-      { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
-      { manifest: HUMAN, weight: 0.3 },
-    ],
-    probsFrom: 'face-api-expression',
-    ...overrides,
-  });
+  const duo = duoComposite;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fever-composite-'));
@@ -71,8 +57,8 @@ describe('composite expression models', () => {
         expect(Math.abs(norm(face.embedding) - 1)).toBeLessThan(1e-5);
         const first = a![i]!.embedding.map((v) => v * Math.sqrt(0.7));
         const second = b![i]!.embedding.map((v) => v * Math.sqrt(0.3));
-        expect(maxDiff(face.embedding.subarray(0, 256), first)).toBeLessThan(1e-7);
-        expect(maxDiff(face.embedding.subarray(256), second)).toBeLessThan(1e-7);
+        expect(maxAbsDiff(face.embedding.subarray(0, 256), first)).toBeLessThan(1e-7);
+        expect(maxAbsDiff(face.embedding.subarray(256), second)).toBeLessThan(1e-7);
         expect(Array.from(face.probs!)).toEqual(Array.from(a![i]!.probs!));
         expect(face.label).toBe(a![i]!.label);
       }
@@ -104,8 +90,8 @@ describe('composite expression models', () => {
       const box = { x: 10, y: 5, width: 80, height: 160 };
       const [s] = await stretched.embedBoxes(image, [box]);
       const [p] = await padded.embedBoxes(image, [box]);
-      expect(maxDiff(s!.embedding.subarray(0, 256), p!.embedding.subarray(0, 256))).toBe(0);
-      expect(maxDiff(s!.embedding.subarray(256), p!.embedding.subarray(256))).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(s!.embedding.subarray(0, 256), p!.embedding.subarray(0, 256))).toBe(0);
+      expect(maxAbsDiff(s!.embedding.subarray(256), p!.embedding.subarray(256))).toBeGreaterThan(1e-3);
       expect(stretched.model.version).not.toBe(padded.model.version);
     });
   });

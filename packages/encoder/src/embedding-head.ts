@@ -21,7 +21,7 @@ export class EmbeddingHead {
   async apply(vectors: readonly Float32Array[]): Promise<Float32Array[]> {
     if (vectors.length === 0) return [];
     const x = new Float32Array(vectors.length * this.inputs);
-    vectors.forEach((v, i) => x.set(v, i * this.inputs));
+    for (const [i, v] of vectors.entries()) x.set(v, i * this.inputs);
     const input = new ort.Tensor('float32', x, [vectors.length, this.inputs]);
     const out = await this.session.run({ features: input }, ['embedding']);
     const data = out.embedding!.data as Float32Array;

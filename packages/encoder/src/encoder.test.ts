@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from './decode.ts';
-import { DEFAULT_EXPRESSION_MANIFEST, Encoder } from './encoder.ts';
+import { Encoder } from './encoder.ts';
 import { sha256Hex } from './manifest.ts';
+import { DEFAULT_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { attr, GraphBuilder } from './onnx/graph.ts';
 import { samplePhotos } from './testing/paths.ts';
 

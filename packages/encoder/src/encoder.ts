@@ -47,14 +47,6 @@ export interface EncoderOptions {
   logger?: EncoderLogger;
 }
 
-export {
-  DEFAULT_DETECTOR_MANIFEST,
-  DEFAULT_EXPRESSION_MANIFEST,
-  DEFAULT_IDENTITY_MANIFEST,
-  DEFAULT_LANDMARKS_MANIFEST,
-  DEFAULT_MODELS_DIR,
-} from './model-paths.ts';
-
 const stderrLogger: EncoderLogger = {
   info: (fields, message) =>
     process.stderr.write(`${JSON.stringify({ level: 'info', msg: message, ...fields })}\n`),

@@ -38,17 +38,7 @@ export {
   type RgbImage,
 } from './decode.ts';
 export { type Box, type Detection, type DetectorOptions, iou } from './detector.ts';
-export {
-  DEFAULT_DETECTOR_MANIFEST,
-  DEFAULT_EXPRESSION_MANIFEST,
-  DEFAULT_IDENTITY_MANIFEST,
-  DEFAULT_LANDMARKS_MANIFEST,
-  DEFAULT_MODELS_DIR,
-  Encoder,
-  type EncoderLogger,
-  type EncoderOptions,
-  type Face,
-} from './encoder.ts';
+export { Encoder, type EncoderLogger, type EncoderOptions, type Face } from './encoder.ts';
 export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
 export { expressionInput, type FaceCrop, l2Normalize } from './expression.ts';
 export { FaceNetwork, openFaceNetwork } from './face-network.ts';
@@ -61,7 +51,15 @@ export {
   sha256Hex,
   validateManifest,
 } from './manifest.ts';
-export { DETECTOR_MANIFESTS, detectorManifest } from './model-paths.ts';
+export {
+  DEFAULT_DETECTOR_MANIFEST,
+  DEFAULT_EXPRESSION_MANIFEST,
+  DEFAULT_IDENTITY_MANIFEST,
+  DEFAULT_LANDMARKS_MANIFEST,
+  DEFAULT_MODELS_DIR,
+  DETECTOR_MANIFESTS,
+  detectorManifest,
+} from './model-paths.ts';
 export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
 export { sha256File } from './sha256.ts';

@@ -7,17 +7,11 @@ import { openFaceNetwork } from './face-network.ts';
 import { LandmarkModel } from './landmarks.ts';
 import { DEFAULT_IDENTITY_MANIFEST, DEFAULT_LANDMARKS_MANIFEST, DEFAULT_MODELS_DIR } from './model-paths.ts';
 import { FaceApiReference } from './reference/face-api-reference.ts';
+import { maxAbsDiff } from './testing/models.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
 const SSD = `${DEFAULT_MODELS_DIR}face-api-ssd-mobilenetv1/manifest.json`;
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 // face-api's SSD detector, 68-point landmark net and recognition net, converted to ONNX, against
 // face-api's own tfjs nets on the demo photos and the faces found in them.
@@ -58,7 +52,7 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
         const g = got![i]!;
         maxBox = Math.max(
           maxBox,
-          maxDiff(
+          maxAbsDiff(
             [g.box.x, g.box.y, g.box.width, g.box.height],
             [w.box.x, w.box.y, w.box.width, w.box.height],
           ),
@@ -92,14 +86,14 @@ describe('ONNX face-api SSD, landmark and recognition nets match face-api', () =
         const ours = points[i]!.map((v, k) => (v - (k % 2 === 0 ? region.x : region.y)) / side);
         maxPoint = Math.max(
           maxPoint,
-          maxDiff(
+          maxAbsDiff(
             ours,
             want.map((v) => v / side),
           ),
         );
         maxDescriptor = Math.max(
           maxDescriptor,
-          maxDiff(descriptors[i]![0]!, await reference.descriptor(image, region)),
+          maxAbsDiff(descriptors[i]![0]!, await reference.descriptor(image, region)),
         );
       }
       faces += crops.length;

@@ -2,21 +2,16 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, type RgbImage } from './decode.ts';
-import { DEFAULT_MODELS_DIR, Encoder } from './encoder.ts';
+import { Encoder } from './encoder.ts';
 import { cropRegion } from './expression.ts';
+import { DEFAULT_MODELS_DIR } from './model-paths.ts';
 import type { PixelRect } from './preprocess.ts';
 import { HumanEmotionReference } from './reference/human-emotion-reference.ts';
+import { maxAbsDiff } from './testing/models.ts';
 import { samplePhotos, sharedData } from './testing/paths.ts';
 
 const MANIFEST = join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json');
 const ckplus = sharedData('ckplus48');
-
-/** Largest |a - b| over two equal-length vectors. */
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 // The converted ONNX model of Human's emotion network against the tfjs graph model itself, on
 // the same face regions: embeddings and probabilities within 1e-4, same top label.
@@ -47,8 +42,8 @@ describe("ONNX human-emotion matches Human's tfjs graph model", () => {
     for (const { image, region, got } of faces) {
       const want = await reference.embed(image, region);
       expect(got.embedding.length).toBe(256);
-      maxEmbedding = Math.max(maxEmbedding, maxDiff(got.embedding, want.embedding));
-      maxProb = Math.max(maxProb, maxDiff(got.probs!, want.probs));
+      maxEmbedding = Math.max(maxEmbedding, maxAbsDiff(got.embedding, want.embedding));
+      maxProb = Math.max(maxProb, maxAbsDiff(got.probs!, want.probs));
       if (got.label === want.label) sameLabel++;
     }
     console.log(

@@ -8,7 +8,7 @@ import {
   expressionBlockTensors,
   readHeadFiles,
 } from '@fever/encoder';
-import { sharedData } from '@fever/encoder/testing';
+import { duoComposite, sharedData } from '@fever/encoder/testing';
 import { readLabels } from '@fever/eval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gridPool, normalizeRows, TrainableDenseBlock } from './dense-block.ts';
@@ -209,22 +209,9 @@ describe.skipIf(!fer)('fever train head on FER2013 crops', () => {
   });
 
   it('trains a head over any model (here a composite) and composes that model with it', async () => {
-    const { composeBaseHead, DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } = await import(
-      '@fever/encoder'
-    );
+    const { composeBaseHead } = await import('@fever/encoder');
     const base = join(work, 'duo.json');
-    writeFileSync(
-      base,
-      JSON.stringify({
-        id: 'duo',
-        task: 'expression',
-        members: [
-          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
-          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
-        ],
-        probsFrom: 'face-api-expression',
-      }),
-    );
+    writeFileSync(base, JSON.stringify(duoComposite()));
     const out = join(work, 'over-duo');
     const result = await runHeadTraining({ ...options, id: 'duo-head', input: 'model', base, out });
     const { head, file } = await readHeadFiles(out);

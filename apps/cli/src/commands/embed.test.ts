@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { samplePhotos } from '@fever/encoder/testing';
+import { duoComposite, samplePhotos } from '@fever/encoder/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const bin = fileURLToPath(new URL('../../bin/fever.js', import.meta.url));
@@ -93,20 +93,8 @@ describe('fever embed', () => {
   });
 
   it('embeds with a composite model', async () => {
-    const { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } = await import('@fever/encoder');
     const manifest = join(dir, 'duo.json');
-    await writeFile(
-      manifest,
-      JSON.stringify({
-        id: 'duo',
-        task: 'expression',
-        members: [
-          { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
-          { manifest: join(DEFAULT_MODELS_DIR, 'human-emotion', 'manifest.json'), weight: 0.3 },
-        ],
-        probsFrom: 'face-api-expression',
-      }),
-    );
+    await writeFile(manifest, JSON.stringify(duoComposite()));
     const { code, stdout } = await fever(['embed', '--json', '--model', manifest, samplePhotos()[1]!]);
     expect(code).toBe(0);
     const out = JSON.parse(stdout);

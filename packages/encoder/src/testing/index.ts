@@ -1,1 +1,2 @@
+export { duoComposite, maxAbsDiff } from './models.ts';
 export { samplePhotos, sharedData } from './paths.ts';

@@ -119,6 +119,30 @@ describe('composite expression models', () => {
       expect(new Set(versions).size).toBe(4);
     });
 
+    it("a member's input replacements keep the fields they leave out", async () => {
+      const { readFile } = await import('node:fs/promises');
+      const human = JSON.parse(await readFile(HUMAN, 'utf8'));
+      const stretched = await write('human-stretch.json', {
+        ...human,
+        file: join(DEFAULT_MODELS_DIR, 'human-emotion', 'model.onnx'),
+        input: { ...human.input, crop: 'stretch' },
+      });
+      const spec = await loadExpressionModel(
+        await write(
+          'keep.json',
+          duo({
+            members: [{ manifest: stretched, weight: 1, input: { size: [48, 48] } }],
+            probsFrom: undefined,
+          }),
+        ),
+      );
+      expect(spec.members[0]!.model.manifest.input).toMatchObject({
+        size: [48, 48],
+        crop: 'stretch',
+        channels: 'GRAY',
+      });
+    });
+
     it('a stated version must be the derived one', async () => {
       const derived = (await loadExpressionModel(join(dir, 'v-base.json'))).manifest.version;
       await expect(

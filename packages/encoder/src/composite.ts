@@ -39,7 +39,12 @@ const compositeManifestSchema = z
             /** Optional: checked against the member's embeddingDims. */
             dims: z.number().int().positive().optional(),
             /** Replaces fields of the member's input (its crop, size, normalisation) for this composite. */
-            input: modelManifestSchema.shape.input.partial().optional(),
+            input: modelManifestSchema.shape.input
+              // No default here: a field left out keeps the member's own value.
+              .extend({ crop: z.enum(['square-centre', 'stretch']) })
+              .partial()
+              .strict()
+              .optional(),
           })
           .strict(),
       )

@@ -53,10 +53,16 @@ export class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(value));
   }
 
+  /** A nested message; its chunks are taken over as they are (no copy until the outermost finish). */
   message(field: number, build: (w: ProtoWriter) => void): this {
     const inner = new ProtoWriter();
     build(inner);
-    return this.bytes(field, inner.finish());
+    inner.flushScratch();
+    this.tag(field, 2);
+    this.varint(inner.chunks.reduce((n, c) => n + c.byteLength, 0));
+    this.flushScratch();
+    for (const c of inner.chunks) this.chunks.push(c);
+    return this;
   }
 
   finish(): Uint8Array {

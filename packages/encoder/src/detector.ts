@@ -85,7 +85,7 @@ export class FaceDetector {
     this.spec = { ...inputSpecOf(this.manifest), size: [inputSize, inputSize] };
   }
 
-  /** The detector's id@version, and the input size it runs at. */
+  /** The detector model, id@version. */
   get name(): string {
     return `${this.manifest.id}@${this.manifest.version}`;
   }

@@ -175,13 +175,41 @@ describe('POST /search (by example photo)', () => {
     expect(both.faces[0]!.results.every((r) => r.detectionScore >= 0.7)).toBe(true);
   });
 
-  it('answers a photo without faces with no faces', async () => {
-    const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#8aa' } })
+  it('searches with the whole image when the detector finds no face, and says so', async () => {
+    // A tight 48×48 grey face crop, as in FER2013: too small for the detector to find.
+    const box = (await json<SearchResponse>(await app.request('/search?k=1', jpeg(photo6)))).faces[0]!.box;
+    const crop = await sharp(photo6)
+      .extract({
+        left: Math.round(box.x),
+        top: Math.round(box.y),
+        width: Math.round(box.width),
+        height: Math.round(box.height),
+      })
+      .resize(48, 48)
+      .greyscale()
       .png()
       .toBuffer();
-    const res = await app.request('/search', { ...jpeg(blank), headers: { 'Content-Type': 'image/png' } });
+    const res = await app.request('/search?k=5', { ...jpeg(crop), headers: { 'Content-Type': 'image/png' } });
     expect(res.status).toBe(200);
-    expect((await json<SearchResponse>(res)).faces).toEqual([]);
+    const body = await json<SearchResponse>(res);
+    expect(body.faces).toHaveLength(1);
+    expect(body.faces[0]!.source).toBe('whole-image');
+    expect(body.faces[0]!.box).toEqual({ x: 0, y: 0, width: 48, height: 48 });
+    expect(body.faces[0]!.results).toHaveLength(5);
+    expectSortedBySimilarity(body.faces[0]!.results);
+  });
+
+  it('face=whole takes the whole photo as the face without detecting; detected faces say so', async () => {
+    const whole = await json<SearchResponse>(await app.request('/search?k=3&face=whole', jpeg(photo6)));
+    expect(whole.faces).toHaveLength(1);
+    expect(whole.faces[0]!).toMatchObject({
+      source: 'whole-image',
+      box: { x: 0, y: 0, width: 1920, height: 1537 },
+    });
+    expect(whole.faces[0]!.results).toHaveLength(3);
+    const detected = await json<SearchResponse>(await app.request('/search?k=1&face=all', jpeg(photo1)));
+    expect(detected.faces.length).toBeGreaterThan(1);
+    expect(detected.faces.every((f) => f.source === 'detected')).toBe(true);
   });
 
   it('paginates with offset', async () => {

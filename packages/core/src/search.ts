@@ -77,9 +77,21 @@ export class SearchService {
       name: params.name ?? 'upload',
     });
     const t1 = performance.now();
-    const [found] = await encoder.encode([image]);
+    const selection = params.face ?? { mode: 'largest' };
+    let selected: { face: EncodedFace; index: number }[] = [];
+    let source: QueryFaceResult['source'] = 'detected';
+    if (selection.mode !== 'whole') {
+      const [found] = await encoder.encode([image]);
+      selected = selectFaces(found!, selection);
+    }
+    // An upload in which the detector finds no face is most often a face crop: search with the
+    // whole image as the face rather than answering "no face" (the response says so).
+    if (selected.length === 0 && selection.mode !== 'index') {
+      const [whole] = await encoder.embedCrops([image]);
+      selected = [{ face: whole!, index: 0 }];
+      source = 'whole-image';
+    }
     const t2 = performance.now();
-    const selected = selectFaces(found!, params.face ?? { mode: 'largest' });
     const sha = sha256(bytes);
     // The example itself may be indexed: never answer it with its own faces.
     const excludeIds = await this.facesOfContent(sha, params.filter?.collections);
@@ -87,6 +99,7 @@ export class SearchService {
     for (const { face, index } of selected) {
       faces.push({
         faceIndex: index,
+        source,
         box: face.box,
         detectionScore: face.score,
         label: face.label ?? '',
@@ -275,6 +288,7 @@ export function selectFaces(
   selection: FaceSelection,
 ): { face: EncodedFace; index: number }[] {
   const indexed = faces.map((face, index) => ({ face, index }));
+  if (selection.mode === 'whole') return [];
   if (selection.mode === 'all') return indexed;
   if (selection.mode === 'index') {
     const chosen = indexed[selection.index];

@@ -59,6 +59,8 @@ export const faceSelectionSchema = z.discriminatedUnion('mode', [
   z.strictObject({ mode: z.literal('largest') }),
   z.strictObject({ mode: z.literal('index'), index: z.number().int().min(0) }),
   z.strictObject({ mode: z.literal('all') }),
+  /** The whole image is the face (a face crop), without detection. */
+  z.strictObject({ mode: z.literal('whole') }),
 ]);
 export type FaceSelection = z.infer<typeof faceSelectionSchema>;
 
@@ -117,6 +119,11 @@ export type FaceResult = z.infer<typeof faceResultSchema>;
 /** A face found in the example image, with its nearest neighbours. */
 export const queryFaceResultSchema = z.object({
   faceIndex: z.number().int().min(0),
+  /**
+   * `detected`: a face the detector found. `whole-image`: the whole image taken as the face, because
+   * `face=whole` asked for it or because the detector found no face (an upload that is a face crop).
+   */
+  source: z.enum(['detected', 'whole-image']),
   box: boxSchema,
   detectionScore: z.number(),
   label: z.string(),
@@ -174,16 +181,19 @@ export const searchQuerySchema = z.strictObject({
 });
 export type SearchQuery = z.output<typeof searchQuerySchema>;
 
-/** `?face=` of a search by example: `largest` (default), `all`, or a face index from 0. */
+/**
+ * `?face=` of a search by example: `largest` (default), `all`, a face index from 0, or `whole` (the
+ * whole image is the face: no detection).
+ */
 export const faceParamSchema = z
   .union([
-    z.enum(['largest', 'all']),
-    z.string().regex(/^\d{1,4}$/, { message: 'must be largest, all or a face index' }),
+    z.enum(['largest', 'all', 'whole']),
+    z.string().regex(/^\d{1,4}$/, { message: 'must be largest, all, whole or a face index' }),
   ])
   .default('largest')
   .transform(
     (v): FaceSelection =>
-      v === 'largest' || v === 'all' ? { mode: v } : { mode: 'index', index: Number(v) },
+      v === 'largest' || v === 'all' || v === 'whole' ? { mode: v } : { mode: 'index', index: Number(v) },
   );
 
 export const searchImageQuerySchema = searchQuerySchema.extend({ face: faceParamSchema });

@@ -18,7 +18,11 @@ export function registerSearch(program: Command, config: () => Config): void {
     .argument('<image>', 'a photo with a face (JPEG, PNG, WebP, GIF, TIFF, AVIF)')
     .option('--collection <name>', 'search this collection (default: every collection)')
     .option('--k <n>', 'results per query face', '10')
-    .option('--face <which>', 'largest | all | the index of a face in the photo', 'largest')
+    .option(
+      '--face <which>',
+      'largest | all | whole (the photo is a face crop: no detection) | the index of a face in the photo',
+      'largest',
+    )
     .option('--json', 'print the full response as JSON')
     .action(async (image: string, flags: SearchFlags) => {
       const k = intFlag('k', flags.k, 1, 1000)!;
@@ -54,6 +58,9 @@ export function registerSearch(program: Command, config: () => Config): void {
         }
         for (const q of result.faces) {
           const b = q.box;
+          if (q.source === 'whole-image' && face.mode !== 'whole') {
+            console.log(`no face detected in ${image}: searching with the whole image as the face`);
+          }
           console.log(
             `face ${q.faceIndex} of ${image} (${q.label} ${pct(q.probs[q.label])}) at ${Math.round(b.x)},${Math.round(b.y)} ` +
               `${Math.round(b.width)}×${Math.round(b.height)}: ${q.results.length} most similar` +
@@ -73,10 +80,13 @@ export function registerSearch(program: Command, config: () => Config): void {
 }
 
 function faceSelection(value: string): FaceSelection {
-  if (value === 'largest' || value === 'all') return { mode: value };
+  if (value === 'largest' || value === 'all' || value === 'whole') return { mode: value };
   const index = Number(value);
   if (!Number.isInteger(index) || index < 0) {
-    throw new InputError('BAD_FLAG', `--face must be largest, all or a face index (0, 1, …), got '${value}'`);
+    throw new InputError(
+      'BAD_FLAG',
+      `--face must be largest, all, whole or a face index (0, 1, …), got '${value}'`,
+    );
   }
   return { mode: 'index', index };
 }

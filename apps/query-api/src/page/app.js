@@ -278,7 +278,9 @@ function renderUpload() {
     },
     n === 0
       ? 'No face found in this photo.'
-      : `${n} face${n === 1 ? '' : 's'} found — click one to search with it.`,
+      : result.faces[0].source === 'whole-image'
+        ? 'No face detected: searching with the whole photo as the face.'
+        : `${n} face${n === 1 ? '' : 's'} found — click one to search with it.`,
   );
   const face = result.faces[faceIndex];
   showSelected(face);

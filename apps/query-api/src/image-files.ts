@@ -1,109 +1,109 @@
 /**
- * Where an indexed image's bytes are. The only way from a request to a file: the image id is
- * looked up in metadata, and the uri that fever stored when indexing is resolved here. No path
- * from a request ever reaches the filesystem.
+ * Where an indexed image's bytes are, and reading them back. The only way from a request to a
+ * file: the image id is looked up in metadata, and the uri that fever stored when indexing is
+ * resolved here. No path from a request ever reaches the filesystem.
+ *
+ * What is served is what was indexed, nothing else:
+ *   - the file must really lie (links resolved) under FEVER_INDEX_ROOTS when they are set, else
+ *     under the sources the image's collection was indexed from, and is opened without following
+ *     a link swapped in meanwhile;
+ *   - its bytes must hash to the sha256 stored at indexing, checked before a byte is sent
+ *     (409 IMAGE_FILE_CHANGED otherwise).
  *
  * Stored uris are what the indexer wrote: an absolute path, a file:// URL, `<archive>!/<member>`
  * for an archive member (zip members are served; tar is sequential and is not), or a path
  * relative to the source folder of an index run of the image's collection.
  */
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { lstat, stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { Runtime } from '@fever/core';
-import { NotFoundError } from '@fever/errors';
+import { memberName, nextEntry, openMemberStream, openZip, type Runtime } from '@fever/core';
+import { FeverError, NotFoundError } from '@fever/errors';
+import { isWithin, type OpenedWithin, openWithin, realPathOf, realRoots } from '@fever/files';
 import type { Image } from '@fever/metadata';
-import yauzl from 'yauzl';
 
-export type ImageSource =
-  | { kind: 'file'; path: string; size: number }
-  | { kind: 'zip'; archive: string; member: string; size: number };
+type ImageSource = { kind: 'file'; path: string } | { kind: 'zip'; archive: string; member: string };
 
 /** Archive members larger than this are not served (the indexer refuses larger ones too). */
 const MAX_MEMBER_BYTES = 256 * 1024 * 1024;
 
-export async function resolveImageSource(runtime: Runtime, image: Image): Promise<ImageSource> {
-  const unavailable = (why: string) =>
-    new NotFoundError('IMAGE_FILE_UNAVAILABLE', `the file of image ${image.id} cannot be served: ${why}`);
-  const uri = image.uri;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
-    throw unavailable('it was indexed from a remote location, which the API does not fetch');
-  }
-  let path: string;
-  try {
-    path = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
-  } catch {
-    throw unavailable('its file:// URI is malformed');
-  }
+/** An indexed image whose bytes were checked against its sha256, ready to send. */
+export interface VerifiedImage {
+  size: number;
+  /** MIME type from the first bytes; undefined when unknown. */
+  type: string | undefined;
+  /** The bytes; a file changed in place while it is sent aborts the stream. */
+  body(): ReadableStream<Uint8Array>;
+}
 
-  const member = path.indexOf('!/');
-  if (member > 0) {
-    const archive = path.slice(0, member);
-    const name = path.slice(member + 2);
-    if (!isAbsolute(archive)) throw unavailable(`its archive path '${archive}' is not absolute`);
-    const head = await readHead(archive).catch(() => undefined);
-    if (!head) throw unavailable('its archive is no longer where it was indexed');
-    if (head[0] !== 0x50 || head[1] !== 0x4b) {
-      throw unavailable(
-        'it is a member of a tar archive, which can only be read from the start; extract it to serve it',
-      );
+/** The image's original bytes, to send as they are (404/409 when they cannot be). */
+export async function openImage(runtime: Runtime, image: Image, indexRoots: readonly string[]) {
+  const { source, roots } = await locate(runtime, image, indexRoots);
+  if (source.kind === 'zip') {
+    const bytes = await readMember(image, source, roots);
+    return {
+      size: bytes.length,
+      type: sniffBytes(bytes),
+      body: () => Readable.toWeb(Readable.from([bytes])) as ReadableStream<Uint8Array>,
+    } satisfies VerifiedImage;
+  }
+  const { handle, stats } = await openFile(image, source.path, roots);
+  try {
+    // First pass: the whole file must hash to the stored sha256 before a byte is sent.
+    const hash = createHash('sha256');
+    let head: Uint8Array | undefined;
+    for await (const chunk of handle.createReadStream({ start: 0, autoClose: false })) {
+      head ??= new Uint8Array(chunk as Buffer).slice(0, 16);
+      hash.update(chunk as Buffer);
     }
-    const size = await zipMemberSize(archive, name);
-    if (size === undefined) throw unavailable(`the archive no longer holds '${name}'`);
-    if (size > MAX_MEMBER_BYTES) throw unavailable(`the archive member is over ${MAX_MEMBER_BYTES} bytes`);
-    return { kind: 'zip', archive, member: name, size };
+    checkHash(image, hash);
+    return {
+      size: stats.size,
+      type: head ? sniffBytes(head) : undefined,
+      body: () => {
+        // Second pass, from the same open file: hashed again, so a change in place is cut off.
+        const again = createHash('sha256');
+        const verify = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            again.update(chunk);
+            done(null, chunk);
+          },
+          flush(done) {
+            done(again.digest('hex') === image.sha256 ? null : changed(image, 'it changed while being sent'));
+          },
+        });
+        const stream = handle.createReadStream({ start: 0 });
+        stream.on('error', (err) => verify.destroy(err));
+        return Readable.toWeb(stream.pipe(verify)) as ReadableStream<Uint8Array>;
+      },
+    } satisfies VerifiedImage;
+  } catch (err) {
+    await handle.close();
+    throw err;
   }
-
-  let candidates: string[];
-  if (isAbsolute(path)) {
-    candidates = [path];
-  } else {
-    // Relative to the source folder it was indexed from; index runs remember their sources.
-    const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 20 });
-    const roots = [...new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)))];
-    candidates = roots.flatMap((root) => {
-      const full = resolve(root, path);
-      const rel = relative(root, full);
-      // A stored uri is fever's own data, but never let one climb out of its root.
-      return rel.startsWith('..') || isAbsolute(rel) ? [] : [full];
-    });
-  }
-  for (const candidate of candidates) {
-    const info = await stat(candidate).catch(() => undefined);
-    if (info?.isFile()) return { kind: 'file', path: candidate, size: info.size };
-  }
-  throw unavailable('the file is no longer where it was indexed');
 }
 
-/** The bytes as a stream (the original file or the unzipped member). */
-export async function streamImage(source: ImageSource): Promise<ReadableStream<Uint8Array>> {
-  const node = source.kind === 'file' ? createReadStream(source.path) : await openZipMember(source);
-  return Readable.toWeb(node) as ReadableStream<Uint8Array>;
-}
-
-/** What sharp reads: the path of a file, or the member's bytes. */
-export async function imageInput(source: ImageSource): Promise<string | Buffer> {
-  if (source.kind === 'file') return source.path;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await openZipMember(source)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** MIME type from the first bytes (the formats fever decodes); undefined when unknown. */
-export async function sniffImageType(source: ImageSource): Promise<string | undefined> {
-  if (source.kind === 'file') return sniffBytes(await readHead(source.path));
-  const stream = await openZipMember(source);
+/** The image's original bytes in memory, checked against its sha256 (for sharp). */
+export async function readImage(
+  runtime: Runtime,
+  image: Image,
+  indexRoots: readonly string[],
+): Promise<Buffer> {
+  const { source, roots } = await locate(runtime, image, indexRoots);
+  if (source.kind === 'zip') return readMember(image, source, roots);
+  const { handle } = await openFile(image, source.path, roots);
   try {
-    for await (const chunk of stream) return sniffBytes(chunk as Buffer);
-    return undefined;
+    const bytes = await handle.readFile();
+    checkHash(image, createHash('sha256').update(bytes));
+    return bytes;
   } finally {
-    stream.destroy();
+    await handle.close();
   }
 }
 
-export function sniffBytes(b: Uint8Array): string | undefined {
+function sniffBytes(b: Uint8Array): string | undefined {
   const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
   if (b[0] === 0x89 && ascii(1, 4) === 'PNG') return 'image/png';
@@ -118,61 +118,138 @@ export function sniffBytes(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-async function readHead(path: string): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
+function unavailable(image: Image, why: string): NotFoundError {
+  return new NotFoundError(
+    'IMAGE_FILE_UNAVAILABLE',
+    `the file of image ${image.id} cannot be served: ${why}`,
+  );
+}
+
+function changed(image: Image, why: string): FeverError {
+  return new FeverError(
+    'IMAGE_FILE_CHANGED',
+    `the file of image ${image.id} is not served: ${why}; re-index its collection to pick up what is there now`,
+    { status: 409 },
+  );
+}
+
+function checkHash(image: Image, hash: Hash): void {
+  if (hash.digest('hex') !== image.sha256) {
+    throw changed(image, 'its bytes no longer match the sha256 recorded when it was indexed');
+  }
+}
+
+/** Where the uri points, and the real paths it must lie under. */
+async function locate(
+  runtime: Runtime,
+  image: Image,
+  indexRoots: readonly string[],
+): Promise<{ source: ImageSource; roots: string[] }> {
+  const uri = image.uri;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
+    throw unavailable(image, 'it was indexed from a remote location, which the API does not fetch');
+  }
+  let path: string;
   try {
-    const head = new Uint8Array(16);
-    await handle.read(head, 0, 16, 0);
-    return head;
+    path = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+  } catch {
+    throw unavailable(image, 'its file:// URI is malformed');
+  }
+  // Index runs remember their sources: relative uris are taken from them, and without
+  // FEVER_INDEX_ROOTS they are what files may be served from.
+  const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 500 });
+  const sources = [...new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)))];
+  const roots = await realRoots(indexRoots.length > 0 ? indexRoots : sources);
+
+  const member = await splitArchiveMember(path);
+  if (member) {
+    if (!isAbsolute(member.archive))
+      throw unavailable(image, `its archive path '${member.archive}' is not absolute`);
+    return { source: { kind: 'zip', ...member }, roots };
+  }
+  if (isAbsolute(path)) return { source: { kind: 'file', path }, roots };
+  for (const source of sources) {
+    const full = resolve(source, path);
+    // A stored uri is fever's own data, but never let one climb out of its source.
+    if (isWithin(full, source)) return { source: { kind: 'file', path: full }, roots };
+  }
+  throw unavailable(image, 'the file is no longer where it was indexed');
+}
+
+/**
+ * `<archive>!/<member>` when the part before a `!/` is not a folder: a folder may end in `!`
+ * (`/photos!/a.jpg` is a file), an archive is a file, or gone.
+ */
+async function splitArchiveMember(path: string): Promise<{ archive: string; member: string } | undefined> {
+  for (let at = path.indexOf('!/'); at > 0; at = path.indexOf('!/', at + 2)) {
+    const archive = path.slice(0, at);
+    const info = await stat(archive).catch(() => undefined);
+    if (!info?.isDirectory()) return { archive, member: path.slice(at + 2) };
+  }
+  return undefined;
+}
+
+async function openFile(image: Image, path: string, roots: readonly string[]) {
+  // Whether it exists is asked first: the path is fever's own record, not a request's.
+  if (!(await exists(path))) throw unavailable(image, 'the file is no longer where it was indexed');
+  const opened = await openWithin(path, roots);
+  if (!opened.ok) throw refusal(image, opened.reason);
+  return opened;
+}
+
+function refusal(image: Image, reason: Exclude<OpenedWithin, { ok: true }>['reason']): FeverError {
+  switch (reason) {
+    case 'missing':
+      return unavailable(image, 'the file is no longer where it was indexed');
+    case 'not-a-file':
+      return changed(image, 'its path no longer names a regular file');
+    case 'changed':
+      return changed(image, 'its path changed while it was opened');
+    case 'outside':
+      return changed(image, 'its path now leads (through a link) out of the folders this server may read');
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(await realPathOf(path)).catch(() => undefined)) !== undefined;
+}
+
+async function readMember(
+  image: Image,
+  source: Extract<ImageSource, { kind: 'zip' }>,
+  roots: readonly string[],
+): Promise<Buffer> {
+  if (!(await exists(source.archive)))
+    throw unavailable(image, 'its archive is no longer where it was indexed');
+  const { handle } = await openFile(image, source.archive, roots);
+  try {
+    const head = new Uint8Array(2);
+    await handle.read(head, 0, 2, 0);
+    if (head[0] !== 0x50 || head[1] !== 0x4b) {
+      throw unavailable(
+        image,
+        'it is a member of a tar archive, which can only be read from the start; extract it to serve it',
+      );
+    }
+    // Read through the descriptor opened within the roots. The zip is never closed: that would
+    // close the descriptor, which the handle owns.
+    const zip = await openZip(handle.fd);
+    for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
+      if (memberName(entry) !== source.member) continue;
+      if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
+        throw unavailable(image, `the archive member is over ${MAX_MEMBER_BYTES} bytes`);
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of await openMemberStream(zip, entry)) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      checkHash(image, createHash('sha256').update(bytes));
+      return bytes;
+    }
+    throw unavailable(image, `the archive no longer holds '${source.member}'`);
+  } catch (err) {
+    if (err instanceof FeverError) throw err;
+    throw changed(image, `its archive can no longer be read (${(err as Error).message})`);
   } finally {
     await handle.close();
   }
-}
-
-function openZip(archive: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolvePromise, reject) =>
-    yauzl.open(archive, { lazyEntries: true, autoClose: false }, (err, zip) =>
-      err ? reject(err) : resolvePromise(zip),
-    ),
-  );
-}
-
-/** Finds a member by name; the callback gets it with the open zip (closed by the caller). */
-async function findMember(
-  archive: string,
-  member: string,
-): Promise<{ zip: yauzl.ZipFile; entry?: yauzl.Entry }> {
-  const zip = await openZip(archive);
-  return new Promise((resolvePromise, reject) => {
-    zip.on('entry', (entry: yauzl.Entry) => {
-      if (entry.fileName === member) resolvePromise({ zip, entry });
-      else zip.readEntry();
-    });
-    zip.on('end', () => resolvePromise({ zip }));
-    zip.on('error', reject);
-    zip.readEntry();
-  });
-}
-
-async function zipMemberSize(archive: string, member: string): Promise<number | undefined> {
-  const { zip, entry } = await findMember(archive, member).catch(() => ({
-    zip: undefined,
-    entry: undefined,
-  }));
-  zip?.close();
-  return entry?.uncompressedSize;
-}
-
-async function openZipMember(source: Extract<ImageSource, { kind: 'zip' }>): Promise<Readable> {
-  const { zip, entry } = await findMember(source.archive, source.member);
-  if (!entry) {
-    zip.close();
-    throw new NotFoundError('IMAGE_FILE_UNAVAILABLE', `the archive no longer holds '${source.member}'`);
-  }
-  const stream = await new Promise<Readable>((resolvePromise, reject) =>
-    zip.openReadStream(entry, (err, s) => (err ? reject(err) : resolvePromise(s))),
-  );
-  stream.once('close', () => zip.close());
-  stream.once('end', () => zip.close());
-  return stream;
 }

@@ -6,6 +6,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { InputError } from '@fever/errors';
 import type { Box } from '@fever/schema';
 import sharp from 'sharp';
 
@@ -39,14 +40,14 @@ export class DerivedImageCache {
    */
   face(faceId: string, box: Box, size: number, load: () => Promise<SharpInput>): Promise<Derived> {
     return this.get(`face/${faceId.slice(0, 2)}/${faceId}-${size}.jpg`, async () =>
-      renderFace(await load(), box, size),
+      undecodable(renderFace(await load(), box, size)),
     );
   }
 
   /** The photo as a JPEG (EXIF orientation applied), its longer side at most `size`. */
   preview(sha256: string, size: number, load: () => Promise<SharpInput>): Promise<Derived> {
     return this.get(`preview/${sha256.slice(0, 2)}/${sha256}-${size}.jpg`, async () =>
-      renderPreview(await load(), size),
+      undecodable(renderPreview(await load(), size)),
     );
   }
 
@@ -92,6 +93,21 @@ export class DerivedImageCache {
       this.memory.delete(k);
       this.memoryBytes -= v.length;
     }
+  }
+}
+
+/** Bytes that sharp cannot decode are bad input (422), not a server error. */
+async function undecodable(rendering: Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await rendering;
+  } catch (err) {
+    throw new InputError(
+      'IMAGE_UNDECODABLE',
+      `the indexed file cannot be decoded as an image: ${(err as Error).message}`,
+      {
+        status: 422,
+      },
+    );
   }
 }
 

@@ -1,4 +1,5 @@
-import { FeverError, isFeverError } from '@fever/errors';
+import { FeverError, InputError, isFeverError } from '@fever/errors';
+import { realRoots } from '@fever/files';
 import type { EvalRun } from '@fever/metadata';
 import {
   type EvalRunResponse,
@@ -59,6 +60,7 @@ export function evalRoutes(ctx: ApiContext): Router {
       body: { schema: startFecEvalRequestSchema },
       responses: {
         202: { description: 'Queued', schema: evalRunResponseSchema },
+        400: { description: 'IMAGES_SOURCE_MISSING: neither images nor map' },
         403: { description: 'INDEX_RUNS_DISABLED or SOURCE_NOT_ALLOWED' },
       },
     },
@@ -66,8 +68,15 @@ export function evalRoutes(ctx: ApiContext): Router {
       const req = parseWith(startFecEvalRequestSchema, await readJson(c), 'body');
       const roots = ctx.options.indexRoots;
       const triplets = await allowedSource(req.triplets, roots);
+      if (req.images === undefined && req.map === undefined) {
+        throw new InputError(
+          'IMAGES_SOURCE_MISSING',
+          'give `images` (a folder of the images) or `map` (a url,path CSV), or both',
+        );
+      }
       const images = req.images === undefined ? undefined : await allowedSource(req.images, roots);
       const map = req.map === undefined ? undefined : await allowedSource(req.map, roots);
+      const within = await realRoots(roots);
       const model = await runtime.model();
       const params = { ...req, triplets, images, map };
       const run = await runtime.metadata.evalRuns.create({
@@ -85,6 +94,7 @@ export function evalRoutes(ctx: ApiContext): Router {
             triplets,
             ...(images ? { images } : {}),
             ...(map ? { map } : {}),
+            within,
             models: [runtime.config.modelManifest],
             ...(req.distance ? { distance: req.distance } : {}),
             ...(req.outputs ? { outputs: req.outputs } : {}),

@@ -10,7 +10,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiContext, AppEnv } from '../context.ts';
 import { filterOf, parseParams, parseQuery, since, withUrls } from '../http.ts';
-import { imageInput, resolveImageSource } from '../image-files.ts';
+import { readImage } from '../image-files.ts';
 import { Router } from '../openapi.ts';
 import { THUMBNAIL_SIZES } from '../thumbnails.ts';
 import { sendDerived } from './images.ts';
@@ -111,7 +111,7 @@ export function faceRoutes(ctx: ApiContext): Router {
       const derived = await ctx.images.face(face.id, face.box, size, async () => {
         const image = await runtime.metadata.images.get(face.image.id);
         if (!image) throw faceNotFound(face.id);
-        return imageInput(await resolveImageSource(runtime, image));
+        return readImage(runtime, image, ctx.options.indexRoots);
       });
       metrics.thumbnails.inc({ kind: 'face', source: derived.source });
       return sendDerived(c, derived.bytes, etag, ctx.options.apiToken !== undefined);

@@ -6,7 +6,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiContext, AppEnv } from '../context.ts';
 import { faceUrls, parseParams, parseQuery } from '../http.ts';
-import { imageInput, resolveImageSource, sniffImageType, streamImage } from '../image-files.ts';
+import { openImage, readImage } from '../image-files.ts';
 import { Router } from '../openapi.ts';
 import { PREVIEW_SIZES } from '../thumbnails.ts';
 
@@ -99,23 +99,26 @@ export function imageRoutes(ctx: ApiContext): Router {
       tag: 'images',
       summary: 'The indexed photo, as stored',
       description:
-        'Served from where fever indexed it (by image id; no path is ever taken from the request). ' +
-        '404 IMAGE_FILE_UNAVAILABLE when it was indexed from an archive or has moved.',
+        'Served from where fever indexed it (by image id; no path is ever taken from the request), ' +
+        'only if its bytes still hash to the sha256 recorded at indexing and its path does not lead ' +
+        'out of the folders the server may read. 404 IMAGE_FILE_UNAVAILABLE when it has moved or ' +
+        'is in a tar archive; 409 IMAGE_FILE_CHANGED when it no longer holds what was indexed.',
       params: imageIdParams,
       responses: {
         200: { description: 'The file', contentType: 'image/*' },
         304: { description: 'Not modified (ETag)' },
+        404: { description: 'IMAGE_NOT_FOUND or IMAGE_FILE_UNAVAILABLE' },
+        409: { description: 'IMAGE_FILE_CHANGED' },
       },
     },
     async (c) => {
       const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
       const etag = `"${image.sha256}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
-      const source = await resolveImageSource(runtime, image);
-      const type = (await sniffImageType(source)) ?? 'application/octet-stream';
-      return c.body(await streamImage(source), 200, {
-        'Content-Type': type,
-        'Content-Length': String(source.size),
+      const file = await openImage(runtime, image, ctx.options.indexRoots);
+      return c.body(file.body(), 200, {
+        'Content-Type': file.type ?? 'application/octet-stream',
+        'Content-Length': String(file.size),
         ETag: etag,
         'Cache-Control': `${ctx.options.apiToken ? 'private' : 'public'}, max-age=3600`,
         'X-Content-Type-Options': 'nosniff',
@@ -142,8 +145,8 @@ export function imageRoutes(ctx: ApiContext): Router {
       const { size } = parseQuery(c, previewQuery);
       const etag = `"${image.sha256}-${size}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
-      const derived = await ctx.images.preview(image.sha256, size, async () =>
-        imageInput(await resolveImageSource(runtime, image)),
+      const derived = await ctx.images.preview(image.sha256, size, () =>
+        readImage(runtime, image, ctx.options.indexRoots),
       );
       ctx.metrics.thumbnails.inc({ kind: 'preview', source: derived.source });
       return sendDerived(c, derived.bytes, etag, ctx.options.apiToken !== undefined);

@@ -1,7 +1,7 @@
-import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { describeSource, startIndexRun } from '@fever/core';
 import { FeverError, InputError, NotFoundError } from '@fever/errors';
+import { confine, realRoots } from '@fever/files';
 import type { IndexRun } from '@fever/metadata';
 import {
   collectionNameSchema,
@@ -188,8 +188,8 @@ export function toResponse(run: IndexRun, collection: string | null): IndexRunRe
 }
 
 /**
- * The real path of `source` when it lies under one of `roots` (after resolving symlinks, so a
- * link cannot lead out), else 403. Whether a path outside the roots exists is never revealed.
+ * The real path of `source` when it leads (links resolved) under one of `roots`, else 403.
+ * Whether a path outside the roots exists is never revealed: it is refused before that is asked.
  */
 export async function allowedSource(source: string, roots: readonly string[]): Promise<string> {
   if (roots.length === 0) {
@@ -201,24 +201,12 @@ export async function allowedSource(source: string, roots: readonly string[]): P
   }
   if (!isAbsolute(source))
     throw new InputError('INVALID_SOURCE', `source must be an absolute path, got '${source}'`);
-  const inside = (path: string, root: string) => {
-    const rel = relative(root, path);
-    return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-  };
-  const lexical = resolve(source);
-  const notAllowed = () =>
-    new FeverError('SOURCE_NOT_ALLOWED', `source '${source}' is not under any of FEVER_INDEX_ROOTS`, {
-      status: 403,
-    });
-  if (!roots.some((root) => inside(lexical, resolve(root)))) throw notAllowed();
-  let real: string;
-  try {
-    real = await realpath(lexical);
-    await stat(real);
-  } catch {
+  const confined = await confine(source, await realRoots(roots));
+  if (confined.ok) return confined.real;
+  if (confined.reason === 'missing') {
     throw new NotFoundError('SOURCE_NOT_FOUND', `source '${source}' does not exist`);
   }
-  const realRoots = await Promise.all(roots.map((root) => realpath(root).catch(() => resolve(root))));
-  if (!realRoots.some((root) => inside(real, root))) throw notAllowed();
-  return real;
+  throw new FeverError('SOURCE_NOT_ALLOWED', `source '${source}' is not under any of FEVER_INDEX_ROOTS`, {
+    status: 403,
+  });
 }

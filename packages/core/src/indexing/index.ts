@@ -51,3 +51,4 @@ export {
   writeBatch,
 } from './stages.ts';
 export { type ServeOptions, STAGES, type Stage, serveIndexQueues, startIndexWorker } from './worker.ts';
+export { memberName, nextEntry, openMemberStream, openZip } from './zip.ts';

@@ -15,8 +15,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { InputError, NotFoundError } from '@fever/errors';
+import { confine, realPathOf } from '@fever/files';
 import * as tar from 'tar-stream';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
+import { memberName, nextEntry, openMemberStream, openZip, unsafeMemberName } from './zip.ts';
 
 export type SourceKind = 'directory' | 'zip' | 'tar' | 'tar.gz' | 'list' | 'file';
 
@@ -146,10 +148,12 @@ export function isArchive(kind: SourceKind): boolean {
 
 /**
  * Depth-first, one open directory at a time; subdirectories wait on a stack of paths. Symbolic
- * links to files are followed, links to directories are not (no cycles). Hidden entries (".x")
- * are skipped.
+ * links to files are followed while they lead to a file inside the folder (one that leads out is
+ * a failed entry, LINK_OUTSIDE_SOURCE), links to directories are not (no cycles). Hidden entries
+ * (".x") are skipped.
  */
 async function* walkDirectory(root: string, signal?: AbortSignal): AsyncGenerator<SourceEntry> {
+  const within = [await realPathOf(root)];
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
@@ -178,8 +182,11 @@ async function* walkDirectory(root: string, signal?: AbortSignal): AsyncGenerato
       } else if (dirent.isFile()) {
         if (isImageName(dirent.name)) yield { uri: full, path: full };
       } else if (dirent.isSymbolicLink() && isImageName(dirent.name)) {
-        const target = await stat(full).catch(() => undefined);
-        if (target?.isFile()) yield { uri: full, path: full };
+        const target = await confine(full, within);
+        if (!target.ok && target.reason === 'outside') yield linkOutside(full, root);
+        else if (target.ok && (await stat(target.real).catch(() => undefined))?.isFile()) {
+          yield { uri: full, path: full };
+        }
       }
     }
   }
@@ -205,62 +212,36 @@ async function* walkList(path: string, signal?: AbortSignal): AsyncGenerator<Sou
 async function* walkZip(path: string, signal?: AbortSignal): AsyncGenerator<SourceEntry> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await new Promise<yauzl.ZipFile>((res, rej) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false, validateEntrySizes: true }, (err, z) =>
-        err ? rej(err) : res(z),
-      ),
-    );
+    zip = await openZip(path);
   } catch (err) {
     yield archiveCorrupt(path, err);
     return;
   }
-  const nextEntry = () =>
-    new Promise<yauzl.Entry | null>((res, rej) => {
-      const onEntry = (entry: yauzl.Entry) => {
-        off();
-        res(entry);
-      };
-      const onEnd = () => {
-        off();
-        res(null);
-      };
-      const onError = (err: Error) => {
-        off();
-        rej(err);
-      };
-      const off = () => {
-        zip.off('entry', onEntry);
-        zip.off('end', onEnd);
-        zip.off('error', onError);
-      };
-      zip.on('entry', onEntry);
-      zip.on('end', onEnd);
-      zip.on('error', onError);
-      zip.readEntry();
-    });
   try {
     for (;;) {
       if (signal?.aborted) return;
       let entry: yauzl.Entry | null;
       try {
-        entry = await nextEntry();
+        entry = await nextEntry(zip);
       } catch (err) {
         yield archiveCorrupt(path, err);
         return;
       }
       if (!entry) return;
-      const name = entry.fileName;
+      const name = memberName(entry);
       if (name.endsWith('/') || name.startsWith('__MACOSX/') || !isImageName(name)) continue;
       const uri = `${path}!/${name}`;
+      const unsafe = unsafeName(uri, name);
+      if (unsafe) {
+        yield unsafe;
+        continue;
+      }
       if (entry.uncompressedSize > MAX_ENTRY_BYTES) {
         yield tooLarge(uri, entry.uncompressedSize);
         continue;
       }
       try {
-        const stream = await new Promise<Readable>((res, rej) =>
-          zip.openReadStream(entry, (err, s) => (err ? rej(err) : res(s))),
-        );
-        yield { uri, bytes: await collect(stream, MAX_ENTRY_BYTES) };
+        yield { uri, bytes: await collect(await openMemberStream(zip, entry), MAX_ENTRY_BYTES) };
       } catch (err) {
         yield {
           uri,
@@ -291,6 +272,12 @@ async function* walkTar(path: string, gzip: boolean, signal?: AbortSignal): Asyn
         continue;
       }
       const uri = `${path}!/${name}`;
+      const unsafe = unsafeName(uri, name);
+      if (unsafe) {
+        entry.resume();
+        yield unsafe;
+        continue;
+      }
       if ((size ?? 0) > MAX_ENTRY_BYTES) {
         entry.resume();
         yield tooLarge(uri, size ?? 0);
@@ -335,6 +322,34 @@ function archiveCorrupt(path: string, err: unknown): SourceEntry {
       message: `archive ${path} is damaged or truncated; members after this point were not read: ${(err as Error).message}`,
     },
   };
+}
+
+/** What a link that leads out of the folder being indexed becomes (its target is never read). */
+export function linkOutside(path: string, root: string): SourceEntry {
+  return {
+    uri: path,
+    error: {
+      code: 'LINK_OUTSIDE_SOURCE',
+      message: `${path} is not indexed: it is a link that leads out of ${root}, and fever follows links only within the folder it indexes`,
+    },
+  };
+}
+
+/**
+ * A member whose name is absolute or climbs out with `..` fails alone (the other members are
+ * indexed): fever never extracts members, but such a name is a sign of a hostile archive.
+ */
+function unsafeName(uri: string, name: string): SourceEntry | undefined {
+  const why = unsafeMemberName(name);
+  return why === undefined
+    ? undefined
+    : {
+        uri,
+        error: {
+          code: 'ARCHIVE_MEMBER_UNSAFE',
+          message: `${uri} is not indexed: its name is unsafe (${why})`,
+        },
+      };
 }
 
 function tooLarge(uri: string, size: number): SourceEntry {

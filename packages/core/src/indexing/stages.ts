@@ -14,6 +14,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { decodeImage, type Face as EncodedFace, type RgbImage } from '@fever/encoder';
 import { FeverError, InputError, NotFoundError, TransientError } from '@fever/errors';
+import { openWithin, realPathOf } from '@fever/files';
 import type { EntryResult, IndexRun, NewFace } from '@fever/metadata';
 import { facePointId } from '@fever/schema';
 import type { Point } from '@fever/vectors';
@@ -24,6 +25,7 @@ import { describeError, isTransient, type RetryOptions, withRetry } from './retr
 import {
   describeSource,
   isArchive,
+  linkOutside,
   MAX_ENTRY_BYTES,
   type SourceEntry,
   type SourceInfo,
@@ -39,6 +41,11 @@ export interface RunInfo {
   collectionId: number;
   collectionName: string;
   source: SourceInfo;
+  /**
+   * Real paths that the files read by path must lie under: the folder (or the image) indexed, so
+   * a link swapped in after the walk still cannot lead out. Undefined for a list of paths.
+   */
+  within: string[] | undefined;
   mode: IndexMode;
   /** Entries per embed batch. */
   batch: number;
@@ -123,11 +130,13 @@ async function readRun(ctx: IndexContext, runId: string): Promise<RunInfo> {
     throw new NotFoundError('COLLECTION_NOT_FOUND', `collection ${run.collectionId} no longer exists`);
   const params = run.params as Partial<RunParams>;
   if (!run.source) throw new InputError('INDEX_RUN_INVALID', `index run ${runId} has no source`);
+  const kind = params.sourceKind ?? (await describeSource(run.source)).kind;
   return {
     id: run.id,
     collectionId: run.collectionId,
     collectionName: collection.name,
-    source: { kind: params.sourceKind ?? (await describeSource(run.source)).kind, path: run.source },
+    source: { kind, path: run.source },
+    within: kind === 'directory' || kind === 'file' ? [await realPathOf(run.source)] : undefined,
     mode: params.mode ?? 'missing',
     batch: params.batch ?? 16,
     concurrency: params.concurrency ?? 2,
@@ -303,7 +312,8 @@ export async function embedBatch(
     if (entry.error) return failed(entry.uri, entry.error.code, entry.error.message);
     try {
       const bytes =
-        entry.bytes ?? (await withRetry(() => readImageBytes(entry.path ?? entry.uri, entry.uri), retry));
+        entry.bytes ??
+        (await withRetry(() => readImageBytes(entry.path ?? entry.uri, entry.uri, run.within), retry));
       return { entry, bytes, sha256: sha256Bytes(bytes) };
     } catch (err) {
       if (isTransient(err)) throw err;
@@ -488,12 +498,26 @@ function failed(uri: string, code: string, message: string, imageId?: number): E
 
 const TRANSIENT_IO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'ENOMEM', 'ETIMEDOUT', 'EINTR', 'EIO']);
 
-/** The bytes of an image file, with the decoder's error codes for what can go wrong. */
-export async function readImageBytes(path: string, name: string): Promise<Uint8Array> {
+/**
+ * The bytes of an image file, with the decoder's error codes for what can go wrong. With
+ * `within`, only a file whose real path lies under one of those real paths is read.
+ */
+export async function readImageBytes(
+  path: string,
+  name: string,
+  within?: readonly string[],
+): Promise<Uint8Array> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    if (within) {
+      const opened = await openWithin(path, within);
+      if (!opened.ok) throw refused(opened.reason, path, within);
+      handle = opened.handle;
+    } else {
+      handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    }
   } catch (err) {
+    if (err instanceof FeverError) throw err;
     throw ioError(err, name);
   }
   try {
@@ -513,6 +537,26 @@ export async function readImageBytes(path: string, name: string): Promise<Uint8A
   } finally {
     await handle.close();
   }
+}
+
+function refused(
+  reason: 'outside' | 'missing' | 'not-a-file' | 'changed',
+  path: string,
+  within: readonly string[],
+) {
+  switch (reason) {
+    case 'missing':
+      return new InputError('IMAGE_NOT_FOUND', `Image "${path}" not found`);
+    case 'not-a-file':
+      return new InputError('IMAGE_UNREADABLE', `Image "${path}" is not a regular file`);
+    default:
+      return linkOutsideError(path, within.join(', '));
+  }
+}
+
+function linkOutsideError(path: string, root: string): FeverError {
+  const { code, message } = linkOutside(path, root).error!;
+  return new InputError(code, message);
 }
 
 function ioError(err: unknown, name: string): FeverError {

@@ -2,10 +2,16 @@ import { constants, type Dirent } from 'node:fs';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { InputError, NotFoundError } from '@fever/errors';
+import { confine } from '@fever/files';
 import { csvRecords, isBlank } from '../csv/tokenize.ts';
 
 /** Why a triplet's image URL did not lead to a file. Stable: reports count by it. */
-export type MissingReason = 'not-in-map' | 'map-path-missing' | 'not-in-folder' | 'ambiguous-basename';
+export type MissingReason =
+  | 'not-in-map'
+  | 'map-path-missing'
+  | 'map-path-not-allowed'
+  | 'not-in-folder'
+  | 'ambiguous-basename';
 
 export type Resolution = { path: string } | { reason: MissingReason; detail: string };
 
@@ -14,6 +20,12 @@ export interface ImageSource {
   images?: string;
   /** CSV `url,path` (header optional); relative paths are taken from `images`, else from the CSV's folder. */
   map?: string;
+  /**
+   * Real paths of the folders the images may be read from (the API's FEVER_INDEX_ROOTS): a path
+   * the map names is used only if it leads (links resolved) under one of them, and one that does
+   * not is refused whether or not it exists. Undefined: any path.
+   */
+  within?: readonly string[];
 }
 
 /**
@@ -28,6 +40,7 @@ export class ImageResolver {
     private readonly byRelative: Set<string>,
     private readonly byBasename: Map<string, string[]>,
     private readonly map: Map<string, string> | undefined,
+    private readonly within: readonly string[] | undefined,
   ) {}
 
   static async create(source: ImageSource): Promise<ImageResolver> {
@@ -47,15 +60,25 @@ export class ImageResolver {
       }
     }
     const map = source.map ? await readMap(resolve(source.map), folder) : undefined;
-    return new ImageResolver(folder, byRelative, byBasename, map);
+    return new ImageResolver(folder, byRelative, byBasename, map, source.within);
   }
 
   async resolve(url: string): Promise<Resolution> {
     const mapped = this.map?.get(url);
     if (mapped !== undefined) {
-      return (await exists(mapped))
-        ? { path: mapped }
-        : { reason: 'map-path-missing', detail: `the map names ${mapped}, which does not exist` };
+      if (this.within) {
+        const confined = await confine(mapped, this.within);
+        if (!confined.ok && confined.reason === 'outside') {
+          return {
+            reason: 'map-path-not-allowed',
+            detail: `the map names ${mapped}, which is outside the folders this server may read`,
+          };
+        }
+        if (confined.ok) return { path: confined.real };
+      } else if (await exists(mapped)) {
+        return { path: mapped };
+      }
+      return { reason: 'map-path-missing', detail: `the map names ${mapped}, which does not exist` };
     }
     if (!this.folder) return { reason: 'not-in-map', detail: 'the URL is not in the map CSV' };
     if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) {

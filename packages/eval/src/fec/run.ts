@@ -29,6 +29,8 @@ export interface FecEvalOptions {
   triplets: string;
   images?: string;
   map?: string;
+  /** Real paths of the folders images may be read from (see ImageSource.within); undefined: any. */
+  within?: readonly string[];
   /** Expression model manifests, compared side by side; the default model when empty. */
   models?: (string | undefined)[];
   /** Which model outputs serve as the embedding; `embedding` by default. */
@@ -105,7 +107,11 @@ export async function runFecEval(options: FecEvalOptions): Promise<FecEvalResult
       else withMajority.push({ triplet, majority });
     }
     const failures = new FailureLog();
-    const resolver = await ImageResolver.create({ images: options.images, map: options.map });
+    const resolver = await ImageResolver.create({
+      images: options.images,
+      map: options.map,
+      ...(options.within ? { within: options.within } : {}),
+    });
     const plan = await planFaces(withMajority, resolver, failures, progress);
     timings.resolveMs = lap();
 

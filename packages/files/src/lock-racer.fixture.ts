@@ -9,9 +9,8 @@ const [lockPath, marker] = process.argv.slice(2) as [string, string];
 const send = (message: unknown) => process.send!(message);
 
 process.on('message', (round: number) => {
-  let lock: ReturnType<typeof acquireProcessLock>;
   try {
-    lock = acquireProcessLock(lockPath, () => new Error('held'));
+    acquireProcessLock(lockPath, () => new Error('held'));
   } catch {
     send({ round, held: false, overlap: false });
     return;

@@ -11,7 +11,6 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open, opendir, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { InputError, NotFoundError } from '@fever/errors';

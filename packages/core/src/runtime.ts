@@ -11,6 +11,7 @@ import {
 } from '@fever/vectors';
 import { IndexMetrics } from './indexing/metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { recoverInterrupted } from './recovery.ts';
 
 /** The model every stored vector of this process is tagged with, and where its vectors live. */
 export interface ModelContext {
@@ -128,13 +129,16 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     `fever starting: metadata ${mode.metadata}, vectors ${mode.vectors}, queue ${mode.queue}`,
   );
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
-  let vectors: VectorStore;
+  let vectors: VectorStore | undefined;
   try {
     vectors = await openVectorStore(vectorStoreConfig(config));
+    await recoverInterrupted({ metadata, vectors, logger, mode });
   } catch (err) {
+    await vectors?.close().catch(() => {});
     await metadata.close();
     throw err;
   }
+  const opened = vectors;
 
   const encoder = lazyEncoder(config, logger, options.encoder);
   let model: Promise<ModelContext> | undefined;
@@ -143,27 +147,27 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     mode,
     logger,
     metadata,
-    vectors,
+    vectors: opened,
     metrics: options.metrics ?? new IndexMetrics(),
     encoder: encoder.get,
     model() {
       model ??= encoder.get().then(async (enc) => {
         const context = await registerModel(metadata, enc);
-        await vectors.ensureCollection({
+        await opened.ensureCollection({
           name: context.vectorCollection,
           dims: context.dims,
           distance: 'cosine',
         });
         // The first version of a model gets the alias at once; later versions take it over
         // only when their re-index completes (the indexer swaps it).
-        if (!(await vectors.getAlias(context.alias)))
-          await vectors.swapAlias(context.alias, context.vectorCollection);
+        if (!(await opened.getAlias(context.alias)))
+          await opened.swapAlias(context.alias, context.vectorCollection);
         return context;
       });
       return model;
     },
     async close() {
-      await Promise.allSettled([encoder.close(), vectors.close(), metadata.close()]);
+      await Promise.allSettled([encoder.close(), opened.close(), metadata.close()]);
     },
   };
 }

@@ -8,4 +8,11 @@ export {
   realPathOf,
   realRoots,
 } from './confine.ts';
-export { acquireProcessLock, type HeldLock, type LockHolder, type LockOptions } from './lock.ts';
+export {
+  acquireProcessLock,
+  type HeldLock,
+  isTagAlive,
+  type LockHolder,
+  type LockOptions,
+  processTag,
+} from './lock.ts';

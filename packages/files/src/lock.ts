@@ -32,6 +32,17 @@ export interface LockHolder {
   self: boolean;
 }
 
+/** `pid@host` of this process: how locks and runs name the process that holds them. */
+export function processTag(): string {
+  return `${process.pid}@${hostname()}`;
+}
+
+/** Whether the process a tag names may still be alive (one on another host cannot be checked: yes). */
+export function isTagAlive(tag: string): boolean {
+  const holder = parseHolder(tag);
+  return holder !== undefined && isAlive(holder);
+}
+
 export interface HeldLock {
   release(): void;
 }
@@ -50,7 +61,7 @@ export function acquireProcessLock(
   held: (holder: LockHolder | undefined) => Error,
   options: LockOptions = {},
 ): HeldLock {
-  const owner = `${process.pid}@${hostname()}`;
+  const owner = processTag();
   const dir = dirname(lockPath);
   const prefix = `${basename(lockPath)}.`;
   const claim = join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}.claim`);

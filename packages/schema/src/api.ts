@@ -3,6 +3,7 @@
  * edge; responses are typed by them so the web page and clients share one definition.
  */
 import { z } from 'zod';
+import { RUN_STATUSES } from './tables.ts';
 
 /** Lower-case, URL-safe and usable inside vector-store collection names. */
 export const collectionNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
@@ -264,7 +265,7 @@ export const modelResponseSchema = z.object({
 export const modelListResponseSchema = z.object({ models: z.array(modelResponseSchema) });
 export type ModelListResponse = z.infer<typeof modelListResponseSchema>;
 
-export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+export const runStatusSchema = z.enum(RUN_STATUSES);
 
 /** Start indexing a server-side folder (it must lie under one of FEVER_INDEX_ROOTS). */
 export const startIndexRunRequestSchema = z.strictObject({

@@ -27,8 +27,14 @@ import {
 export const IMAGE_STATUSES = ['pending', 'indexed', 'failed'] as const;
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+/**
+ * `interrupted`: the process running it in-process died (found so when fever next starts); it is
+ * resumed, like a running run, when the same run is started again.
+ */
+export const RUN_STATUSES = ['queued', 'running', 'interrupted', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** A run in one of these states is picked up again when the same run is started. */
+export const UNFINISHED_RUN_STATUSES = ['queued', 'running', 'interrupted'] as const satisfies RunStatus[];
 /** A run in one of these states never changes again. */
 export const FINISHED_RUN_STATUSES = ['succeeded', 'failed', 'cancelled'] as const satisfies RunStatus[];
 export type FinishedRunStatus = (typeof FINISHED_RUN_STATUSES)[number];
@@ -45,6 +51,11 @@ export const collections = pgTable('collections', {
   name: text('name').notNull().unique(),
   description: text('description'),
   createdAt: createdAt(),
+  /**
+   * Set first when the collection is deleted: a delete that a crash interrupted is finished when
+   * fever next opens, and until then the collection is hidden as if gone.
+   */
+  deletingAt: timestamp('deleting_at', { withTimezone: true }),
 });
 
 export const images = pgTable(
@@ -183,6 +194,11 @@ export const indexRuns = pgTable(
     }),
     index('index_runs_collection_status_idx').on(t.collectionId, t.status, t.createdAt),
     index('index_runs_status_idx').on(t.status, t.createdAt),
+    // One unfinished run per collection, source, model version and mode: two identical
+    // requests at once resume one run rather than start two that count the same images.
+    uniqueIndex('index_runs_unfinished_uq')
+      .on(t.collectionId, t.source, t.modelId, t.modelVersion, sql`(${t.params}->>'mode')`)
+      .where(oneOf('status', UNFINISHED_RUN_STATUSES)),
     check('index_runs_status_ck', oneOf('status', RUN_STATUSES)),
   ],
 );

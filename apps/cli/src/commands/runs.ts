@@ -1,6 +1,6 @@
 import { InputError } from '@fever/errors';
 import type { IndexRun, MetadataStore } from '@fever/metadata';
-import type { Config } from '@fever/schema';
+import { type Config, RUN_STATUSES, type RunStatus } from '@fever/schema';
 import type { Command } from 'commander';
 import { doneCount, formatDuration, throughput } from '../run-progress.ts';
 import { intFlag } from './indexing-flags.ts';
@@ -26,17 +26,16 @@ export function registerRuns(program: Command, config: () => Config): void {
     .command('runs')
     .description('list index runs, newest first')
     .option('--collection <name>', 'only runs of this collection')
-    .option('--status <status>', 'queued | running | succeeded | failed | cancelled')
+    .option('--status <status>', RUN_STATUSES.join(' | '))
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'print JSON')
     .action(async (flags: { collection?: string; status?: string; limit: string; json?: boolean }) => {
       const limit = intFlag('limit', flags.limit, 1, 1000)!;
-      const statuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-      const status = flags.status as (typeof statuses)[number] | undefined;
-      if (status !== undefined && !statuses.includes(status)) {
+      const status = flags.status as RunStatus | undefined;
+      if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status)) {
         throw new InputError(
           'BAD_FLAG',
-          `--status must be one of ${statuses.join(', ')}, got '${flags.status}'`,
+          `--status must be one of ${RUN_STATUSES.join(', ')}, got '${flags.status}'`,
         );
       }
       await withMetadata(config(), async (metadata) => {

@@ -1,5 +1,5 @@
 import { FeverError, InputError, isFeverError } from '@fever/errors';
-import { realRoots } from '@fever/files';
+import { processTag, realRoots } from '@fever/files';
 import type { EvalRun } from '@fever/metadata';
 import {
   type EvalRunResponse,
@@ -82,7 +82,8 @@ export function evalRoutes(ctx: ApiContext): Router {
       const run = await runtime.metadata.evalRuns.create({
         modelId: model.id,
         modelVersion: model.version,
-        params: { kind: 'fec', ...params },
+        // The runner names this process: a run it leaves unfinished is failed when fever next starts.
+        params: { kind: 'fec', ...params, runner: processTag() },
       });
       const log = c.get('log');
       log.info({ evalRunId: run.id, triplets }, 'eval run queued');

@@ -4,6 +4,7 @@ import { type MetadataStore, metadataOptionsFromConfig, openMetadataStore } from
 import { type Config, redactConfig, runtimeMode } from '@fever/schema';
 import { openVectorStore, type VectorStore } from '@fever/vectors';
 import { createLogger, type Logger } from '../logger.ts';
+import { recoverInterrupted } from '../recovery.ts';
 import { lazyEncoder, type ModelContext, registerModel, vectorStoreConfig } from '../runtime.ts';
 import type { IndexMetrics } from './metrics.ts';
 
@@ -64,7 +65,9 @@ export async function openIndexContext(
   try {
     if (want === 'open') vectors = await openVectors();
     else if (want === 'try') vectors = await openVectors().catch(ignoreLocked);
+    await recoverInterrupted({ metadata, vectors, logger, mode });
   } catch (err) {
+    await vectors?.close().catch(() => {});
     await metadata.close();
     throw err;
   }

@@ -3,6 +3,7 @@
  * embedded default, with no Redis). discover → [channel] → N embed tasks → [channel] → 1 writer.
  * A full channel makes the stage before it wait, so memory stays flat on any source size.
  */
+import { processTag } from '@fever/files';
 import type { IndexRun } from '@fever/metadata';
 import { Channel } from './channel.ts';
 import type { IndexContext } from './context.ts';
@@ -46,7 +47,7 @@ export async function runInProcess(
     toWrite.discard();
   };
 
-  await withRetry(() => metadata.indexRuns.start(run.id));
+  await withRetry(() => metadata.indexRuns.start(run.id, processTag()));
   const discovering = (async () => {
     try {
       const { completed } = await discover(ctx, run, (entries) => toEmbed.push(entries), {

@@ -8,7 +8,7 @@
  *
  * Progress lives in the metadata database: ctx.metadata.indexRuns.get(runId).
  */
-import { ConfigError, InputError } from '@fever/errors';
+import { ConfigError, type FeverError, InputError, TransientError } from '@fever/errors';
 import type { IndexRun } from '@fever/metadata';
 import { collectionNameSchema, FINISHED_RUN_STATUSES, runtimeMode } from '@fever/schema';
 import type { IndexQueues, IndexWorker } from './bullmq.ts';
@@ -134,17 +134,37 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
     queue: mode.queue,
     sourceKind: source.kind,
   };
+  // Two identical requests at once: the database lets one create the run, the other resumes it.
+  const created = existing
+    ? undefined
+    : await metadata.indexRuns
+        .create({
+          collectionId: collection.id,
+          ...key,
+          source: source.path,
+          params: params as unknown as Record<string, unknown>,
+          status: 'running',
+        })
+        .catch(async (err: unknown) => {
+          if ((err as FeverError).code !== 'INDEX_RUN_EXISTS') throw err;
+          return undefined;
+        });
   const run =
     existing ??
-    (await metadata.indexRuns.create({
+    created ??
+    (await metadata.indexing.findUnfinished({
       collectionId: collection.id,
-      ...key,
       source: source.path,
-      params: params as unknown as Record<string, unknown>,
-      status: 'running',
+      model: key,
+      mode: req.mode,
     }));
+  if (!run)
+    throw new TransientError(
+      'INDEX_RUN_RACE',
+      'an identical run was started and finished meanwhile; try again',
+    );
   const s = state(ctx);
-  const resumed = existing !== undefined;
+  const resumed = created === undefined;
   ctx.logger.info(
     {
       runId: run.id,
@@ -158,8 +178,9 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
   );
 
   if (mode.queue === 'inprocess') {
+    const info = { ...(await withRetry(() => loadRun(ctx, run.id))), concurrency: req.concurrency };
+    // No await between this check and the set: two requests at once start one runner.
     if (!s.runs.has(run.id)) {
-      const info = { ...(await withRetry(() => loadRun(ctx, run.id))), concurrency: req.concurrency };
       const stop = new AbortController();
       const done = runInProcess(ctx, info, { signal: stop.signal }).finally(() => s.runs.delete(run.id));
       // Failures are recorded on the run; nothing waits on this promise necessarily.

@@ -1,6 +1,6 @@
 import { InputError, NotFoundError } from '@fever/errors';
 import { type CollectionRow, collectionNameSchema, collections } from '@fever/schema';
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../pg-errors.ts';
 
@@ -28,6 +28,13 @@ export class CollectionsRepository {
       return row!;
     } catch (err) {
       if (sqlState(err) === UNIQUE_VIOLATION) {
+        if (!(await this.get(name.data))) {
+          throw new InputError(
+            'COLLECTION_DELETING',
+            `collection '${name.data}' is being deleted; create it again once that has finished`,
+            { status: 409 },
+          );
+        }
         throw new InputError('COLLECTION_EXISTS', `collection '${name.data}' already exists`, {
           status: 409,
         });
@@ -36,13 +43,20 @@ export class CollectionsRepository {
     }
   }
 
+  /** A collection being deleted (see markDeleting) is not found by get, getById, require or list. */
   async get(name: string): Promise<Collection | undefined> {
-    const [row] = await this.db.select().from(collections).where(eq(collections.name, name));
+    const [row] = await this.db
+      .select()
+      .from(collections)
+      .where(and(eq(collections.name, name), isNull(collections.deletingAt)));
     return row;
   }
 
   async getById(id: number): Promise<Collection | undefined> {
-    const [row] = await this.db.select().from(collections).where(eq(collections.id, id));
+    const [row] = await this.db
+      .select()
+      .from(collections)
+      .where(and(eq(collections.id, id), isNull(collections.deletingAt)));
     return row;
   }
 
@@ -54,12 +68,38 @@ export class CollectionsRepository {
   }
 
   async list(): Promise<Collection[]> {
-    return this.db.select().from(collections).orderBy(asc(collections.name));
+    return this.db
+      .select()
+      .from(collections)
+      .where(isNull(collections.deletingAt))
+      .orderBy(asc(collections.name));
   }
 
   /**
-   * Deletes the collection with its images, faces and index runs (foreign keys cascade).
-   * Its vectors live elsewhere: the caller deletes those too. Returns false if it did not exist.
+   * The first step of deleting a collection: marks it (from now on it reads as gone) and returns
+   * it. A collection already marked is returned again, so a second delete finishes the first.
+   */
+  async markDeleting(name: string): Promise<Collection | undefined> {
+    const [row] = await this.db
+      .update(collections)
+      .set({ deletingAt: sql`coalesce(${collections.deletingAt}, now())` })
+      .where(eq(collections.name, name))
+      .returning();
+    return row;
+  }
+
+  /** Collections whose delete has begun and not finished (a crash interrupted it). */
+  async listDeleting(): Promise<Collection[]> {
+    return this.db
+      .select()
+      .from(collections)
+      .where(isNotNull(collections.deletingAt))
+      .orderBy(asc(collections.id));
+  }
+
+  /**
+   * Deletes the collection with its images, faces and index runs (foreign keys cascade), marked
+   * for deletion or not. Its vectors live elsewhere: the caller deletes those too. Returns false if it did not exist.
    */
   async delete(name: string): Promise<boolean> {
     const deleted = await this.db

@@ -1,8 +1,14 @@
 import { InputError, NotFoundError } from '@fever/errors';
-import { type FinishedRunStatus, type IndexRunRow, indexRuns, type RunStatus } from '@fever/schema';
+import {
+  type FinishedRunStatus,
+  type IndexRunRow,
+  indexRuns,
+  type RunStatus,
+  UNFINISHED_RUN_STATUSES,
+} from '@fever/schema';
 import { and, desc, eq, inArray, isNull, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db.ts';
-import { FOREIGN_KEY_VIOLATION, sqlState } from '../pg-errors.ts';
+import { FOREIGN_KEY_VIOLATION, sqlState, UNIQUE_VIOLATION } from '../pg-errors.ts';
 import { assertRunId } from './run-status.ts';
 
 export type IndexRun = IndexRunRow;
@@ -57,6 +63,13 @@ export class IndexRunsRepository {
         .returning();
       return row!;
     } catch (err) {
+      if (sqlState(err) === UNIQUE_VIOLATION) {
+        throw new InputError(
+          'INDEX_RUN_EXISTS',
+          'an unfinished run of the same collection, source, model version and mode exists; start it to resume it',
+          { status: 409 },
+        );
+      }
       if (sqlState(err) === FOREIGN_KEY_VIOLATION) {
         throw new NotFoundError(
           'INDEX_RUN_REFERENCE_MISSING',
@@ -68,15 +81,24 @@ export class IndexRunsRepository {
   }
 
   /**
-   * Marks a queued run running (a no-op on a running one). A finished run cannot restart:
-   * InputError `run_finished` (409), so a late worker learns that the run was cancelled.
+   * Marks a queued or interrupted run running (a no-op on a running one; an interrupted run's
+   * error is cleared). `runner` (`pid@host`) names the process that runs it in-process. A finished run cannot restart: InputError `run_finished` (409), so a late
+   * worker learns that the run was cancelled.
    */
-  async start(id: string): Promise<IndexRun> {
+  async start(id: string, runner?: string): Promise<IndexRun> {
     assertRunId(id, 'index run');
     const [row] = await this.db
       .update(indexRuns)
-      .set({ status: 'running', startedAt: sql`coalesce(${indexRuns.startedAt}, now())` })
-      .where(and(eq(indexRuns.id, id), inArray(indexRuns.status, ['queued', 'running'])))
+      .set({
+        status: 'running',
+        ...(runner === undefined
+          ? {}
+          : { params: sql`${indexRuns.params} || ${JSON.stringify({ runner })}::jsonb` }),
+        startedAt: sql`coalesce(${indexRuns.startedAt}, now())`,
+        errorCode: sql`case when ${indexRuns.status} = 'interrupted' then null else ${indexRuns.errorCode} end`,
+        errorMessage: sql`case when ${indexRuns.status} = 'interrupted' then null else ${indexRuns.errorMessage} end`,
+      })
+      .where(and(eq(indexRuns.id, id), inArray(indexRuns.status, UNFINISHED_RUN_STATUSES)))
       .returning();
     if (row) return row;
     const run = await this.require(id);
@@ -121,6 +143,15 @@ export class IndexRunsRepository {
       .where(and(eq(indexRuns.id, id), isNull(indexRuns.finishedAt)))
       .returning();
     return row ?? this.require(id);
+  }
+
+  /** A running run whose process died: `interrupted`, with why, until the same run is started again. */
+  async interrupt(id: string, message: string): Promise<void> {
+    assertRunId(id, 'index run');
+    await this.db
+      .update(indexRuns)
+      .set({ status: 'interrupted', errorCode: 'RUN_INTERRUPTED', errorMessage: message })
+      .where(and(eq(indexRuns.id, id), eq(indexRuns.status, 'running')));
   }
 
   async get(id: string): Promise<IndexRun | undefined> {

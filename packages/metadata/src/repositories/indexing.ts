@@ -21,6 +21,7 @@ import {
   indexRuns,
   isUuid,
   settings,
+  UNFINISHED_RUN_STATUSES,
 } from '@fever/schema';
 import {
   type AnyColumn,
@@ -387,7 +388,7 @@ export class IndexingRepository {
       .where(and(eq(indexRuns.id, runId), isNull(indexRuns.finishedAt)));
   }
 
-  /** The newest queued or running run with these parameters (for resuming it), if any. */
+  /** The newest unfinished (queued, running, interrupted) run with these parameters (for resuming it), if any. */
   async findUnfinished(filter: {
     collectionId: number;
     source: string;
@@ -403,7 +404,7 @@ export class IndexingRepository {
           eq(indexRuns.source, filter.source),
           eq(indexRuns.modelId, filter.model.modelId),
           eq(indexRuns.modelVersion, filter.model.modelVersion),
-          inArray(indexRuns.status, ['queued', 'running']),
+          inArray(indexRuns.status, UNFINISHED_RUN_STATUSES),
           sql`${indexRuns.params}->>'mode' = ${filter.mode}`,
         ),
       )

@@ -1,0 +1,9 @@
+ALTER TABLE "eval_runs" DROP CONSTRAINT "eval_runs_status_ck";--> statement-breakpoint
+ALTER TABLE "index_runs" DROP CONSTRAINT "index_runs_status_ck";--> statement-breakpoint
+ALTER TABLE "collections" ADD COLUMN "deleting_at" timestamp with time zone;--> statement-breakpoint
+-- Runs that concurrent identical requests started twice (before this index): the newer ones are
+-- cancelled, the oldest goes on.
+UPDATE "index_runs" SET "status" = 'cancelled', "finished_at" = now(), "error_code" = 'DUPLICATE_RUN', "error_message" = 'an identical unfinished run was started at the same time; that one goes on' WHERE "status" IN ('queued', 'running') AND EXISTS (SELECT 1 FROM "index_runs" AS older WHERE older."collection_id" = "index_runs"."collection_id" AND older."source" IS NOT DISTINCT FROM "index_runs"."source" AND older."model_id" = "index_runs"."model_id" AND older."model_version" = "index_runs"."model_version" AND (older."params"->>'mode') IS NOT DISTINCT FROM ("index_runs"."params"->>'mode') AND older."status" IN ('queued', 'running') AND (older."created_at", older."id") < ("index_runs"."created_at", "index_runs"."id"));--> statement-breakpoint
+CREATE UNIQUE INDEX "index_runs_unfinished_uq" ON "index_runs" USING btree ("collection_id","source","model_id","model_version",("params"->>'mode')) WHERE status IN ('queued', 'running', 'interrupted');--> statement-breakpoint
+ALTER TABLE "eval_runs" ADD CONSTRAINT "eval_runs_status_ck" CHECK (status IN ('queued', 'running', 'interrupted', 'succeeded', 'failed', 'cancelled'));--> statement-breakpoint
+ALTER TABLE "index_runs" ADD CONSTRAINT "index_runs_status_ck" CHECK (status IN ('queued', 'running', 'interrupted', 'succeeded', 'failed', 'cancelled'));

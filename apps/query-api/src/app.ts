@@ -11,6 +11,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { bearerAuth } from './auth.ts';
 import type { ApiContext, AppEnv, AppOptions } from './context.ts';
 import { notFound, onError } from './errors.ts';
+import { allowedHostNames, hostCheck } from './hosts.ts';
 import { ApiMetrics } from './metrics.ts';
 import { type NamedSchemas, openApiDocument, type Router } from './openapi.ts';
 import { collectionRoutes } from './routes/collections.ts';
@@ -72,6 +73,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp 
       corsOrigins: options.corsOrigins ?? config.corsOrigins,
       maxUploadBytes: options.maxUploadBytes ?? config.maxUploadBytes,
       indexRoots: options.indexRoots ?? config.indexRoots,
+      allowedHosts: options.allowedHosts ?? allowedHostNames(config.host, config.allowedHosts),
       startIndexRun: options.startIndexRun,
     },
   };
@@ -103,6 +105,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp 
       'request',
     );
   });
+  // Before anything else answers: the health checks answer to any name (probes use addresses).
+  app.use(hostCheck(ctx.options.allowedHosts, (path) => path === '/healthz' || path === '/readyz'));
   app.use(
     secureHeaders({
       // Other origins may embed crops and previews once CORS lets them call the API.
@@ -171,7 +175,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp 
         description:
           'Search faces by facial expression: by an example photo, an indexed face or a vector. Every error ' +
           'is `{"error": {"code", "message"}}` with a stable code. When the server sets FEVER_API_TOKEN, every ' +
-          'route but /healthz, /readyz and the page needs `Authorization: Bearer <token>`.',
+          'route but /healthz, /readyz and the page needs `Authorization: Bearer <token>`. Every route but ' +
+          '/healthz and /readyz answers only to the host names it is configured for (421 HOST_NOT_ALLOWED).',
       },
     );
     return c.json(document);

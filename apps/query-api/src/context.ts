@@ -33,6 +33,8 @@ export interface AppOptions {
   maxUploadBytes?: number;
   /** Default FEVER_INDEX_ROOTS. */
   indexRoots?: string[];
+  /** Host names the Host header may name ('*': any); default localhost, FEVER_HOST and FEVER_ALLOWED_HOSTS. */
+  allowedHosts?: string[];
   /** Where face crops and previews are cached; default `<FEVER_DATA_DIR>/cache`. */
   cacheDir?: string;
   /** Default: @fever/core's startIndexRun (in-process, or BullMQ with REDIS_URL). */

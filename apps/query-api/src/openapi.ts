@@ -84,6 +84,7 @@ export function openApiDocument(
   idFor(errorResponseSchema, 'ErrorResponse');
 
   const paths: Record<string, Record<string, unknown>> = {};
+  const bodies = new Set<string>();
   for (const route of routes) {
     if (route.hidden) continue;
     const opId = operationId(route);
@@ -105,7 +106,9 @@ export function openApiDocument(
     if (route.body) {
       const content: Record<string, unknown> = { ...route.body.content };
       if (route.body.schema) {
-        content['application/json'] = { schema: { $ref: ref(idFor(route.body.schema, `${opId}_body`)) } };
+        const id = idFor(route.body.schema, `${opId}_body`);
+        bodies.add(id);
+        content['application/json'] = { schema: { $ref: ref(id) } };
       }
       requestBody = { required: true, description: route.body.description, content };
     }
@@ -123,16 +126,7 @@ export function openApiDocument(
     };
   }
 
-  const { schemas } = z.toJSONSchema(registry, {
-    target: 'draft-2020-12',
-    uri: (id) => ref(id),
-    unrepresentable: 'any',
-    io: 'output',
-  });
-  for (const schema of Object.values(schemas)) {
-    delete (schema as Record<string, unknown>).$schema;
-    delete (schema as Record<string, unknown>).$id;
-  }
+  const schemas = bodyAndResponseSchemas(registry, bodies);
   return JSON.parse(
     JSON.stringify({
       openapi: '3.1.0',
@@ -152,6 +146,65 @@ export function openApiDocument(
       },
     }),
   );
+}
+
+/**
+ * The schemas as a client sees them: a request body (and what it refers to) as it may be sent,
+ * so a field with a default is optional; a response as it is answered, where that field is always
+ * there. A schema both sent and answered must read the same both ways.
+ */
+function bodyAndResponseSchemas(
+  registry: z.core.$ZodRegistry<{ id: string }>,
+  bodies: ReadonlySet<string>,
+): Record<string, unknown> {
+  const render = (io: 'input' | 'output') => {
+    const { schemas } = z.toJSONSchema(registry, {
+      target: 'draft-2020-12',
+      uri: (id) => ref(id),
+      unrepresentable: 'any',
+      io,
+    });
+    for (const schema of Object.values(schemas)) {
+      delete (schema as Record<string, unknown>).$schema;
+      delete (schema as Record<string, unknown>).$id;
+    }
+    return schemas as Record<string, unknown>;
+  };
+  const input = render('input');
+  const output = render('output');
+  const sent = referredFrom(bodies, input);
+  const answered = referredFrom(
+    Object.keys(output).filter((id) => !bodies.has(id)),
+    output,
+  );
+  const out: Record<string, unknown> = {};
+  for (const id of Object.keys(output)) {
+    if (!sent.has(id)) {
+      out[id] = output[id];
+      continue;
+    }
+    if (answered.has(id) && JSON.stringify(input[id]) !== JSON.stringify(output[id])) {
+      throw new Error(`OpenAPI: schema ${id} is both sent and answered, and reads differently in each`);
+    }
+    out[id] = input[id];
+  }
+  return out;
+}
+
+/** `roots` and every schema they refer to, transitively. */
+function referredFrom(roots: Iterable<string>, schemas: Record<string, unknown>): Set<string> {
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const [, target] of JSON.stringify(schemas[id] ?? {}).matchAll(
+      /"#\/components\/schemas\/([^"]+)"/g,
+    )) {
+      visit(target!);
+    }
+  };
+  for (const id of roots) visit(id);
+  return seen;
 }
 
 function ref(id: string): string {

@@ -5,6 +5,7 @@ import type { Config } from '@fever/schema';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp, type FeverApp } from './app.ts';
 import type { AppOptions } from './context.ts';
+import { allowedHostNames } from './hosts.ts';
 
 export interface RunningServer {
   app: FeverApp;
@@ -25,7 +26,10 @@ export async function startServer(
   listen: { host: string; port: number },
   options: AppOptions = {},
 ): Promise<RunningServer> {
-  const app = createApp(runtime, options);
+  const app = createApp(runtime, {
+    allowedHosts: allowedHostNames(listen.host, runtime.config.allowedHosts),
+    ...options,
+  });
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   // Slow or idle clients must not hold sockets for ever.
   server.requestTimeout = 60_000;

@@ -39,6 +39,7 @@ describe('parseConfig', () => {
       corsOrigins: [],
       maxUploadBytes: 16 * 1024 * 1024,
       indexRoots: [],
+      allowedHosts: [],
     });
     expect(runtimeMode(config)).toEqual({ metadata: 'pglite', vectors: 'embedded', queue: 'inprocess' });
   });

@@ -196,9 +196,26 @@ export const envSchema = z.object({
     .default(16 * 1024 * 1024)
     .describe('Largest request body the API accepts (an uploaded photo), in bytes.'),
   FEVER_INDEX_ROOTS: listVar(':').describe(
-    'Folders whose files the API may read on request: sources of index runs (`POST /runs`) and ' +
-      'evaluation inputs (`POST /eval/fec`). Unset → the API starts neither (the CLI still can).',
+    'Folders whose files the API may read: sources of index runs (`POST /runs`), evaluation inputs ' +
+      '(`POST /eval/fec`) and every path named in them, and the indexed files it serves (links are ' +
+      'resolved and never lead out). Unset → the API starts neither runs nor evaluations (the CLI ' +
+      'still can), and serves indexed files only from the sources they were indexed from.',
   ),
+  FEVER_ALLOWED_HOSTS: listVar()
+    .pipe(
+      z.array(
+        z.string().refine((h) => h === '*' || /^[a-z0-9.:_-]+$/i.test(h), {
+          message: "must be '*' or comma-separated host names or IP addresses",
+        }),
+      ),
+    )
+    .describe(
+      'Host names the API answers to besides `localhost`, `127.0.0.1`, `::1` and `FEVER_HOST` ' +
+        '(the `Host` header of every request but /healthz and /readyz must name one, else 421 ' +
+        'HOST_NOT_ALLOWED: a web page cannot reach a local API through DNS rebinding). Add the ' +
+        "names clients use to reach it (e.g. `fever.example.org`, a container's service name); " +
+        '`*` accepts any.',
+    ),
 });
 
 export type EnvVar = keyof z.infer<typeof envSchema>;
@@ -242,6 +259,8 @@ export interface Config {
   maxUploadBytes: number;
   /** Absolute folders the API may start index runs under; empty → none. */
   indexRoots: string[];
+  /** Host names the API answers to beyond localhost and `host` (lower case; '*' = any). */
+  allowedHosts: string[];
 }
 
 export interface RuntimeMode {
@@ -303,6 +322,7 @@ export function parseConfig(
     corsOrigins: e.FEVER_CORS_ORIGINS,
     maxUploadBytes: e.FEVER_MAX_UPLOAD_BYTES,
     indexRoots: e.FEVER_INDEX_ROOTS.map(absolute),
+    allowedHosts: e.FEVER_ALLOWED_HOSTS.map((h) => h.toLowerCase()),
   };
 }
 

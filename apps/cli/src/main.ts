@@ -11,6 +11,7 @@ import { registerSearch } from './commands/search.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerTrain } from './commands/train.ts';
 import { registerWorker } from './commands/worker.ts';
+import { printError } from './terminal.ts';
 
 const program = new Command('fever')
   .description('search faces by facial expression')
@@ -41,10 +42,10 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else if (isFeverError(err)) {
-    console.error(`fever: ${err.message} [${err.code}]`);
+    printError(`fever: ${err.message} [${err.code}]`);
     process.exitCode = 1;
   } else {
-    console.error('fever: unexpected error:', err);
+    printError('fever: unexpected error:', err);
     process.exitCode = 1;
   }
 }

@@ -1,6 +1,7 @@
 import { InputError } from '@fever/errors';
 import type { Command } from 'commander';
 import { CHECK_NAMES, type CheckName, type CheckResult, runDoctor } from '../doctor/checks.ts';
+import { print } from '../terminal.ts';
 
 interface DoctorFlags {
   only?: string;
@@ -39,15 +40,15 @@ export function registerDoctor(program: Command): void {
       // The doctor reads the environment itself: a broken configuration is a finding, not a crash.
       const report = await runDoctor({ only: only as CheckName[] | undefined, timeoutMs });
       if (flags.json) {
-        console.log(JSON.stringify(report, null, 2));
+        print(JSON.stringify(report, null, 2));
       } else {
         const width = Math.max(...report.checks.map((c) => c.name.length));
         for (const check of report.checks) {
-          console.log(`${LABEL[check.status].padEnd(4)}  ${check.name.padEnd(width)}  ${check.summary}`);
-          if (check.fix && check.status !== 'ok') console.log(`${' '.repeat(width + 8)}fix: ${check.fix}`);
+          print(`${LABEL[check.status].padEnd(4)}  ${check.name.padEnd(width)}  ${check.summary}`);
+          if (check.fix && check.status !== 'ok') print(`${' '.repeat(width + 8)}fix: ${check.fix}`);
         }
         const warned = report.checks.filter((c) => c.status === 'warn').length;
-        console.log(
+        print(
           report.failed > 0
             ? `doctor: ${report.failed} of ${report.checks.length} checks failed`
             : `doctor: all checks passed${warned > 0 ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`,

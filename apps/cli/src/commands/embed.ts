@@ -4,6 +4,7 @@ import { isFeverError } from '@fever/errors';
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
 import { type EncoderFlags, encoderOptions } from '../encoder-options.ts';
+import { print, printError } from '../terminal.ts';
 
 interface EmbedFlags extends EncoderFlags {
   json?: boolean;
@@ -46,7 +47,7 @@ export function registerEmbed(program: Command, config: () => Config): void {
       const { decodeImage, Encoder } = await import('@fever/encoder');
       const cfg = config();
       const encoder = await Encoder.create(
-        encoderOptions(cfg, flags, (line) => console.error(`fever: ${line}`)),
+        encoderOptions(cfg, flags, (line) => printError(`fever: ${line}`)),
       );
       let failed = 0;
       const results: ImageResult[] = [];
@@ -73,7 +74,7 @@ export function registerEmbed(program: Command, config: () => Config): void {
           for (const d of decoded) {
             if (!Array.isArray(d)) {
               failed++;
-              console.error(`fever: ${d.file}: ${d.error.message} [${d.error.code}]`);
+              printError(`fever: ${d.file}: ${d.error.message} [${d.error.code}]`);
               results.push(d);
               continue;
             }
@@ -92,12 +93,10 @@ export function registerEmbed(program: Command, config: () => Config): void {
           version: encoder.model.version,
           dims: encoder.model.embeddingDims,
         };
-        console.log(
-          JSON.stringify({ model, provider: encoder.provider, images: results.map(toJson) }, null, 2),
-        );
+        print(JSON.stringify({ model, provider: encoder.provider, images: results.map(toJson) }, null, 2));
       }
       if (failed > 0) {
-        console.error(`fever: ${failed} of ${files.length} images could not be read`);
+        printError(`fever: ${failed} of ${files.length} images could not be read`);
         process.exitCode = 1;
       }
     });
@@ -109,7 +108,7 @@ function printHuman(
   top: number,
 ) {
   const n = result.faces.length;
-  console.log(`${basename(result.file)}  ${result.width}×${result.height}  ${n} face${n === 1 ? '' : 's'}`);
+  print(`${basename(result.file)}  ${result.width}×${result.height}  ${n} face${n === 1 ? '' : 's'}`);
   result.faces.forEach((face, i) => {
     const { x, y, width, height } = face.box;
     const box = `box ${Math.round(x)},${Math.round(y)} ${Math.round(width)}×${Math.round(height)}`;
@@ -120,7 +119,7 @@ function printHuman(
           .map(([label, p]) => `${label} ${(p * 100).toFixed(1)}%`)
           .join('  ')
       : `embedding ${face.embedding.length}-d`;
-    console.log(`  #${i}  ${box}  score ${face.score.toFixed(2)}  ${expressions}`);
+    print(`  #${i}  ${box}  score ${face.score.toFixed(2)}  ${expressions}`);
   });
 }
 

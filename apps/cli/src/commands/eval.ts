@@ -7,6 +7,7 @@ import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
 import { encoderOptions } from '../encoder-options.ts';
 import { wholeNumberFlag } from '../number-flags.ts';
+import { print, printError } from '../terminal.ts';
 
 interface CommonFlags {
   model?: string[];
@@ -80,9 +81,9 @@ export function registerEval(program: Command, config: () => Config): void {
     });
     const paths = await writeReport(result, flags.out ?? 'fever-eval-fec');
     printFec(result);
-    console.log(`wrote ${paths.json}\n      ${paths.html}`);
+    print(`wrote ${paths.json}\n      ${paths.html}`);
     if (result.report.triplets.used === 0) {
-      console.error('fever: no triplet could be scored; see the skipped counts above [EVAL_NOTHING_SCORED]');
+      printError('fever: no triplet could be scored; see the skipped counts above [EVAL_NOTHING_SCORED]');
       process.exitCode = 1;
     }
   });
@@ -124,9 +125,9 @@ export function registerEval(program: Command, config: () => Config): void {
     });
     const paths = await writeReport(result, flags.out ?? 'fever-eval-retrieval');
     printRetrieval(result);
-    console.log(`wrote ${paths.json}\n      ${paths.html}`);
+    print(`wrote ${paths.json}\n      ${paths.html}`);
     if (result.metrics.variants.every((v) => v.queries === 0)) {
-      console.error('fever: no image could be used as a query [EVAL_NOTHING_SCORED]');
+      printError('fever: no image could be used as a query [EVAL_NOTHING_SCORED]');
       process.exitCode = 1;
     }
   });
@@ -168,8 +169,8 @@ export function registerEval(program: Command, config: () => Config): void {
       });
       await writeFile(flags.out, formatFecCsv(triplets));
       const root = flags.root ?? join(flags.labels, '..');
-      console.log(`wrote ${triplets.length} TWO_CLASS triplets to ${flags.out}`);
-      console.log(`evaluate them with: fever eval fec ${flags.out} --images ${root}`);
+      print(`wrote ${triplets.length} TWO_CLASS triplets to ${flags.out}`);
+      print(`evaluate them with: fever eval fec ${flags.out} --images ${root}`);
     });
 }
 
@@ -215,7 +216,7 @@ function modelOptions(
       inputSize: flags.inputSize,
       detector: flags.detector,
     },
-    (line) => console.error(`fever: ${line}`),
+    (line) => printError(`fever: ${line}`),
   );
   return {
     models: flags.model?.length ? flags.model : [expressionModel],
@@ -237,7 +238,7 @@ function progressPrinter(): (p: EvalProgress) => void {
     if (key === lastKey && now - lastTime < 2000 && p.done !== p.total) return;
     lastKey = key;
     lastTime = now;
-    console.error(`fever: ${p.phase}${p.model ? ` ${p.model}` : ''} ${p.done}/${p.total}`);
+    printError(`fever: ${p.phase}${p.model ? ` ${p.model}` : ''} ${p.done}/${p.total}`);
   };
 }
 
@@ -249,8 +250,8 @@ function printTable(head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  console.log(line(head));
-  for (const r of rows) console.log(line(r));
+  print(line(head));
+  for (const r of rows) print(line(r));
 }
 
 function printFec(result: FecEvalResult): void {
@@ -273,14 +274,14 @@ function printFec(result: FecEvalResult): void {
     Object.entries(rec)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ') || 'none';
-  console.log(
+  print(
     `rows ${report.source.rows}, malformed ${report.source.malformed}; triplets parsed ${report.triplets.parsed}, used ${report.triplets.used}, skipped: ${reasons(report.triplets.skipped)}`,
   );
   if (report.source.malformed > 0) {
-    for (const m of report.source.malformedRows.slice(0, 5)) console.log(`  ${m.message} [${m.code}]`);
-    if (report.source.malformed > 5) console.log(`  … ${report.source.malformed - 5} more in report.json`);
+    for (const m of report.source.malformedRows.slice(0, 5)) print(`  ${m.message} [${m.code}]`);
+    if (report.source.malformed > 5) print(`  … ${report.source.malformed - 5} more in report.json`);
   }
-  console.log(
+  print(
     `cache: ${report.variants.map((v) => `${v.cache.hits} hits, ${v.cache.misses} misses`).join('; ')}; total ${(result.timings.totalMs / 1000).toFixed(1)} s`,
   );
 }
@@ -299,7 +300,7 @@ function printRetrieval(result: RetrievalEvalResult): void {
     ]),
   );
   const img = result.report.images;
-  console.log(
+  print(
     `images ${result.report.labels.items}, used ${img.used}, unreadable ${img.unreadable.length}` +
       (result.params.faces === 'detect' ? `, no face ${img.noFace.length}` : '') +
       `; total ${(result.timings.totalMs / 1000).toFixed(1)} s`,

@@ -4,6 +4,7 @@ import type { IndexRun, MetadataStore } from '@fever/metadata';
 import { type Config, detectorChoice, runtimeMode } from '@fever/schema';
 import type { Command } from 'commander';
 import { doneCount, formatDuration, RunProgress, throughput } from '../run-progress.ts';
+import { print, printError } from '../terminal.ts';
 import { indexingLogger, intFlag } from './indexing-flags.ts';
 
 interface IndexFlags {
@@ -89,7 +90,7 @@ export function registerIndex(program: Command, config: () => Config): void {
           mode.queue === 'bullmq'
             ? 'on the BullMQ workers (`fever worker`)'
             : 'in this process (no REDIS_URL)';
-        console.error(
+        printError(
           `fever: indexing ${source} into '${flags.collection}' ${where}; metadata ${mode.metadata}, vectors ${mode.vectors}`,
         );
         const started = await startIndexRun(ctx, {
@@ -99,9 +100,9 @@ export function registerIndex(program: Command, config: () => Config): void {
           ...(batch === undefined ? {} : { batch }),
           ...(concurrency === undefined ? {} : { concurrency }),
         });
-        console.error(`fever: run ${started.runId}${started.resumed ? ' (resuming an unfinished run)' : ''}`);
+        printError(`fever: run ${started.runId}${started.resumed ? ' (resuming an unfinished run)' : ''}`);
         if (flags.detach && started.queue === 'bullmq') {
-          console.log(started.runId);
+          print(started.runId);
           return;
         }
         const progress = new RunProgress(process.stderr);
@@ -122,7 +123,7 @@ export function registerIndex(program: Command, config: () => Config): void {
         progress.finish(run);
         await stopIndexing(ctx);
         const final = await ctx.metadata.indexRuns.require(run.id);
-        if (flags.json) console.log(JSON.stringify(final, null, 2));
+        if (flags.json) print(JSON.stringify(final, null, 2));
         else await printSummary(ctx.metadata, final, flags.collection);
         if (final.status === 'failed') process.exitCode = 1;
         else if (final.status !== 'succeeded') process.exitCode = 130;
@@ -145,23 +146,23 @@ export async function printSummary(
     ? ((run.finishedAt?.valueOf() ?? Date.now()) - run.startedAt.valueOf()) / 1000
     : 0;
   const rate = throughput(run);
-  console.log(
+  print(
     `run ${run.id} ${run.status}${run.finishedAt ? ` in ${formatDuration(seconds)}` : ''}: ` +
       `${run.imagesSeen} images (${run.imagesIndexed} indexed, ${run.imagesSkipped} skipped, ${run.imagesFailed} failed), ` +
       `${run.facesIndexed} faces${rate === undefined ? '' : `, ${rate.toFixed(1)} images/s`}`,
   );
-  if (run.errorCode) console.log(`error: ${run.errorMessage} [${run.errorCode}]`);
+  if (run.errorCode) print(`error: ${run.errorMessage} [${run.errorCode}]`);
   if (run.imagesFailed > 0) {
     const failures = await metadata.indexing.listEntries(run.id, { outcome: 'failed', limit: 10 });
-    console.log(
+    print(
       `failures (${run.imagesFailed}${run.imagesFailed > failures.length ? `, first ${failures.length}` : ''}):`,
     );
-    for (const f of failures) console.log(`  ${f.uri}: ${f.errorMessage} [${f.errorCode}]`);
-    if (run.imagesFailed > failures.length) console.log(`  … all of them: fever run ${run.id}`);
+    for (const f of failures) print(`  ${f.uri}: ${f.errorMessage} [${f.errorCode}]`);
+    if (run.imagesFailed > failures.length) print(`  … all of them: fever run ${run.id}`);
   }
   if (run.status === 'succeeded') {
-    console.log(`next: fever search <photo with a face> --collection ${collection}`);
+    print(`next: fever search <photo with a face> --collection ${collection}`);
   } else if (run.status === 'running') {
-    console.log('the run is unfinished: run the same command again to resume it');
+    print('the run is unfinished: run the same command again to resume it');
   }
 }

@@ -1,5 +1,6 @@
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
+import { print } from '../terminal.ts';
 
 export function registerMigrate(program: Command, config: () => Config): void {
   program
@@ -18,11 +19,11 @@ export function registerMigrate(program: Command, config: () => Config): void {
       const { applied, status } = await migrateMetadata(options);
       const latest = status.shipped.at(-1)?.tag ?? 'none';
       if (status.newerThanCode) {
-        console.log(`${where} was migrated by a newer fever: it has migrations this one does not ship`);
+        print(`${where} was migrated by a newer fever: it has migrations this one does not ship`);
       } else if (applied.length === 0) {
-        console.log(`${where} is up to date (${status.shipped.length} migrations, latest ${latest})`);
+        print(`${where} is up to date (${status.shipped.length} migrations, latest ${latest})`);
       } else {
-        console.log(`${where}: applied ${applied.length} migration(s): ${applied.join(', ')}`);
+        print(`${where}: applied ${applied.length} migration(s): ${applied.join(', ')}`);
       }
     });
 }

@@ -3,6 +3,7 @@ import type { IndexRun, MetadataStore } from '@fever/metadata';
 import { type Config, RUN_STATUSES, type RunStatus } from '@fever/schema';
 import type { Command } from 'commander';
 import { doneCount, formatDuration, throughput } from '../run-progress.ts';
+import { print } from '../terminal.ts';
 import { intFlag } from './indexing-flags.ts';
 
 async function withMetadata<T>(config: Config, fn: (metadata: MetadataStore) => Promise<T>): Promise<T> {
@@ -49,7 +50,7 @@ export function registerRuns(program: Command, config: () => Config): void {
         });
         const names = new Map((await metadata.collections.list()).map((c) => [c.id, c.name]));
         if (flags.json) {
-          console.log(
+          print(
             JSON.stringify(
               runs.map((r) => ({ ...r, collection: names.get(r.collectionId) })),
               null,
@@ -59,7 +60,7 @@ export function registerRuns(program: Command, config: () => Config): void {
           return;
         }
         if (runs.length === 0) {
-          console.log('no index runs yet: fever index <folder> --collection NAME');
+          print('no index runs yet: fever index <folder> --collection NAME');
           return;
         }
         const rows = runs.map((r) => {
@@ -113,9 +114,7 @@ export function registerRuns(program: Command, config: () => Config): void {
           limit > 0 ? await metadata.indexing.listEntries(id, { outcome: 'failed', limit }) : [];
         const ledger = await metadata.indexing.countEntries(id);
         if (flags.json) {
-          console.log(
-            JSON.stringify({ run: { ...run, collection: collection?.name }, ledger, failures }, null, 2),
-          );
+          print(JSON.stringify({ run: { ...run, collection: collection?.name }, ledger, failures }, null, 2));
           return;
         }
         const s = seconds(run);
@@ -151,12 +150,12 @@ export function registerRuns(program: Command, config: () => Config): void {
           ['started', run.startedAt?.toISOString() ?? ''],
           ['finished', run.finishedAt?.toISOString() ?? ''],
         ];
-        for (const [k, v] of lines) console.log(`${k.padEnd(11)} ${v}`);
+        for (const [k, v] of lines) print(`${k.padEnd(11)} ${v}`);
         if (failures.length > 0) {
-          console.log(
+          print(
             `failures${run.imagesFailed > failures.length ? ` (first ${failures.length} of ${run.imagesFailed})` : ''}:`,
           );
-          for (const f of failures) console.log(`  ${f.uri}: ${f.errorMessage} [${f.errorCode}]`);
+          for (const f of failures) print(`  ${f.uri}: ${f.errorMessage} [${f.errorCode}]`);
         }
       });
     });
@@ -169,6 +168,6 @@ function printTable(head: string[], rows: string[][]): void {
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  console.log(line(head));
-  for (const r of rows) console.log(line(r));
+  print(line(head));
+  for (const r of rows) print(line(r));
 }

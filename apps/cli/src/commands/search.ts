@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { InputError, NotFoundError } from '@fever/errors';
 import type { Config, FaceSelection } from '@fever/schema';
 import type { Command } from 'commander';
+import { print } from '../terminal.ts';
 import { indexingLogger, intFlag } from './indexing-flags.ts';
 
 interface SearchFlags {
@@ -48,31 +49,31 @@ export function registerSearch(program: Command, config: () => Config): void {
         });
         const tookMs = performance.now() - t0;
         if (flags.json) {
-          console.log(JSON.stringify({ ...result, k, tookMs }, null, 2));
+          print(JSON.stringify({ ...result, k, tookMs }, null, 2));
           return;
         }
         if (result.faces.length === 0) {
-          console.log(`no face found in ${image}`);
+          print(`no face found in ${image}`);
           process.exitCode = 1;
           return;
         }
         for (const q of result.faces) {
           const b = q.box;
           if (q.source === 'whole-image' && face.mode !== 'whole') {
-            console.log(`no face detected in ${image}: searching with the whole image as the face`);
+            print(`no face detected in ${image}: searching with the whole image as the face`);
           }
-          console.log(
+          print(
             `face ${q.faceIndex} of ${image} (${q.label} ${pct(q.probs[q.label])}) at ${Math.round(b.x)},${Math.round(b.y)} ` +
               `${Math.round(b.width)}×${Math.round(b.height)}: ${q.results.length} most similar` +
               `${flags.collection ? ` in '${flags.collection}'` : ''}`,
           );
           q.results.forEach((r, i) => {
-            console.log(
+            print(
               `  ${String(i + 1).padStart(3)}. ${r.similarity.toFixed(3)}  ${r.label.padEnd(9)} ${r.image.uri}  face ${r.faceIndex}`,
             );
           });
         }
-        console.log(`(${result.model.id}@${result.model.version}, ${tookMs.toFixed(0)} ms)`);
+        print(`(${result.model.id}@${result.model.version}, ${tookMs.toFixed(0)} ms)`);
       } finally {
         await runtime.close();
       }

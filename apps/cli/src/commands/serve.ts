@@ -1,6 +1,7 @@
 import { InputError } from '@fever/errors';
 import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
+import { printError } from '../terminal.ts';
 
 interface ServeFlags {
   host?: string;
@@ -29,7 +30,7 @@ export function registerServe(program: Command, config: () => Config): void {
       // Loaded here so other commands never pay for the HTTP stack.
       const { serve } = await import('@fever/query-api');
       const running = await serve(cfg);
-      console.error(
+      printError(
         `fever: serving on ${running.url} (the page at ${running.url}/, the API reference at ${running.url}/docs)`,
       );
     });

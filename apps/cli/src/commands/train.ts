@@ -4,6 +4,7 @@ import type { Config } from '@fever/schema';
 import type { Command } from 'commander';
 import { encoderOptions } from '../encoder-options.ts';
 import { numberFlag, wholeNumberFlag } from '../number-flags.ts';
+import { print, printError } from '../terminal.ts';
 
 interface TrainHeadFlags {
   labels: string;
@@ -101,7 +102,7 @@ export function registerTrain(program: Command, config: () => Config): void {
       const { expressionModel: _unused, ...encoder } = encoderOptions(
         cfg,
         { device: flags.device, threads: flags.threads },
-        (line) => console.error(`fever: ${line}`),
+        (line) => printError(`fever: ${line}`),
       );
       const result = await runHeadTraining({
         labels: flags.labels,
@@ -127,22 +128,22 @@ export function registerTrain(program: Command, config: () => Config): void {
         monitor: share('monitor', flags.monitor),
         cacheDir: flags.cache === false ? null : (flags.cache ?? join(cfg.dataDir, 'cache', 'embeddings')),
         encoder,
-        onProgress: (line) => console.error(`fever: ${line}`),
+        onProgress: (line) => printError(`fever: ${line}`),
       });
       const v = result.validationPrecisionAt10;
       const features = flags.base === undefined ? 'trunk features' : 'base model features';
-      console.log(
+      print(
         `validation precision@10: head ${(v.head * 100).toFixed(1)}%, ${features} ${(v.trunk * 100).toFixed(1)}% ` +
           `(${result.counts.validation} held-out faces, best epoch ${result.bestEpoch})`,
       );
       const t = result.seconds;
-      console.log(
+      print(
         `time: hashing ${t.hashing.toFixed(1)} s, ${fineTune ? `${fineTune} input maps` : features} ${t.features.toFixed(1)} s, training ${t.training.toFixed(1)} s`,
       );
-      console.log(`wrote ${join(flags.out, 'head.json')} and head.bin`);
-      console.log(`      ${result.manifestPath} (model ${result.model})`);
-      console.log(`      ${result.splitFiles.validation}`);
-      console.log(
+      print(`wrote ${join(flags.out, 'head.json')} and head.bin`);
+      print(`      ${result.manifestPath} (model ${result.model})`);
+      print(`      ${result.splitFiles.validation}`);
+      print(
         `evaluate: fever eval retrieval --labels ${result.splitFiles.validation} --root ${flags.root ?? join(flags.labels, '..')} --model ${result.manifestPath}`,
       );
     });

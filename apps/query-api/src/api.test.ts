@@ -22,6 +22,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
 import type { StartIndexRun } from './context.ts';
+import { expectError, json } from './test-http.ts';
 import { type Fixture, openFixture, writeStoredZip } from './testing.ts';
 
 let fx: Fixture;
@@ -44,19 +45,6 @@ const jpeg = (body: Uint8Array | string, headers: Record<string, string> = {}) =
   body: body as RequestInit['body'],
   headers: { 'Content-Type': 'image/jpeg', ...headers },
 });
-
-async function json<T>(res: Response): Promise<T> {
-  expect(res.headers.get('content-type')).toMatch(/application\/json/);
-  return (await res.json()) as T;
-}
-
-/** Asserts the one error shape and returns it. */
-async function expectError(res: Response, status: number, code: string): Promise<ErrorResponse['error']> {
-  const body = await json<ErrorResponse>(res);
-  expect({ status: res.status, code: body.error.code }).toEqual({ status, code });
-  expect(body.error.message.length).toBeGreaterThan(5);
-  return body.error;
-}
 
 function expectSortedBySimilarity(results: { similarity: number }[]) {
   for (let i = 1; i < results.length; i++) {

@@ -177,14 +177,13 @@ async function locate(
 }
 
 /**
- * `<archive>!/<member>` when the part before a `!/` is not a folder: a folder may end in `!`
- * (`/photos!/a.jpg` is a file), an archive is a file, or gone.
+ * `<archive>!/<member>`, unless the `!` ends the name of a folder: `/photos!/a.jpg` is the file
+ * a.jpg in the folder `photos!`.
  */
 async function splitArchiveMember(path: string): Promise<{ archive: string; member: string } | undefined> {
   for (let at = path.indexOf('!/'); at > 0; at = path.indexOf('!/', at + 2)) {
-    const archive = path.slice(0, at);
-    const info = await stat(archive).catch(() => undefined);
-    if (!info?.isDirectory()) return { archive, member: path.slice(at + 2) };
+    const folder = await stat(path.slice(0, at + 1)).catch(() => undefined);
+    if (!folder?.isDirectory()) return { archive: path.slice(0, at), member: path.slice(at + 2) };
   }
   return undefined;
 }

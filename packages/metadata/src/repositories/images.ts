@@ -1,6 +1,6 @@
 import { InputError, NotFoundError } from '@fever/errors';
-import { type ImageRow, type ImageStatus, images } from '@fever/schema';
-import { and, asc, count, eq, getTableColumns, gt, inArray, sql } from 'drizzle-orm';
+import { type ImageRow, type ImageStatus, images, indexRunEntries, indexRuns } from '@fever/schema';
+import { and, asc, count, eq, getTableColumns, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
 import { chunks } from '../chunks.ts';
 import type { Db } from '../db.ts';
 import { FOREIGN_KEY_VIOLATION, sqlState } from '../pg-errors.ts';
@@ -131,6 +131,11 @@ export class ImagesRepository {
       .limit(page.limit ?? 100);
   }
 
+  /**
+   * Images of the collection by status. `failed` also counts the entries that failed before
+   * their bytes could be read, so have no image row (a missing or unreadable file, a damaged or
+   * refused archive member), by the latest outcome of each in the collection's runs.
+   */
   async countByStatus(collectionId: number): Promise<Record<ImageStatus, number>> {
     const rows = await this.db
       .select({ status: images.status, n: count() })
@@ -139,6 +144,21 @@ export class ImagesRepository {
       .groupBy(images.status);
     const counts: Record<ImageStatus, number> = { pending: 0, indexed: 0, failed: 0 };
     for (const row of rows) counts[row.status] = row.n;
+    const latest = this.db
+      .selectDistinctOn([indexRunEntries.uri], {
+        outcome: indexRunEntries.outcome,
+        imageId: indexRunEntries.imageId,
+      })
+      .from(indexRunEntries)
+      .innerJoin(indexRuns, eq(indexRuns.id, indexRunEntries.runId))
+      .where(and(eq(indexRuns.collectionId, collectionId), ne(indexRunEntries.outcome, 'pending')))
+      .orderBy(indexRunEntries.uri, sql`${indexRunEntries.finishedAt} DESC NULLS LAST`)
+      .as('latest');
+    const [unread] = await this.db
+      .select({ n: count() })
+      .from(latest)
+      .where(and(eq(latest.outcome, 'failed'), isNull(latest.imageId)));
+    counts.failed += unread?.n ?? 0;
     return counts;
   }
 }

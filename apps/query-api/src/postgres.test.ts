@@ -3,10 +3,13 @@
  * (DATABASE_URL mode): search hydration, faces and images, readiness, collection deletion.
  */
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
-import type { ReadyResponse, SearchResponse, SimilarFacesResponse } from '@fever/schema';
+import type { IndexRunResponse, ReadyResponse, SearchResponse, SimilarFacesResponse } from '@fever/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
+import { json } from './test-http.ts';
 import { type Fixture, openFixture } from './testing.ts';
 
 const pg = await findTestPostgres();
@@ -72,5 +75,33 @@ describe.skipIf(!pg.url)('query API on Postgres', () => {
     expect((await app.request(`/faces/${family[0]!.id}/similar`)).status).toBe(404);
     const list = (await (await app.request('/collections')).json()) as { collections: { name: string }[] };
     expect(list.collections.map((c) => c.name)).toEqual(['travel']);
+  });
+
+  it('identical POST /runs at once start one run, which counts each image once', async () => {
+    const root = join(fx.dataDir, 'incoming');
+    await mkdir(join(root, 'batch'), { recursive: true });
+    for (const n of [1, 2, 3])
+      await writeFile(join(root, 'batch', `${n}.jpg`), readFileSync(fx.photos[n - 1]!));
+    const rooted = createApp(fx.runtime, { indexRoots: [root] });
+    const start = () =>
+      rooted.request('/runs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ source: join(root, 'batch'), collection: 'twice' }),
+      });
+    const answers = await Promise.all([start(), start(), start(), start()]);
+    expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202]);
+    const ids = new Set((await Promise.all(answers.map((a) => json<IndexRunResponse>(a)))).map((r) => r.id));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    let run: IndexRunResponse | undefined;
+    for (let i = 0; i < 600; i++) {
+      run = await json<IndexRunResponse>(await rooted.request(`/runs/${id}`));
+      if (run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(run).toMatchObject({ status: 'succeeded', counts: { imagesSeen: 3, imagesIndexed: 3 } });
+    const list = await json<{ runs: IndexRunResponse[] }>(await rooted.request('/runs?collection=twice'));
+    expect(list.runs.map((r) => r.id)).toEqual([id]);
   });
 });

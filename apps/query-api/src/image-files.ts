@@ -157,17 +157,18 @@ async function locate(
   }
   // Index runs remember their sources: relative uris are taken from them, and without
   // FEVER_INDEX_ROOTS they are what files may be served from.
-  const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 500 });
-  const sources = [...new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)))];
+  const relative = !isAbsolute(path);
+  let sources: string[] = [];
+  if (relative || indexRoots.length === 0) {
+    const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 500 });
+    sources = [...new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)))];
+  }
   const roots = await realRoots(indexRoots.length > 0 ? indexRoots : sources);
 
-  const member = await splitArchiveMember(path);
-  if (member) {
-    if (!isAbsolute(member.archive))
-      throw unavailable(image, `its archive path '${member.archive}' is not absolute`);
-    return { source: { kind: 'zip', ...member }, roots };
-  }
-  if (isAbsolute(path)) return { source: { kind: 'file', path }, roots };
+  // Archive members are stored with the archive's absolute path.
+  const member = relative ? undefined : await splitArchiveMember(path);
+  if (member) return { source: { kind: 'zip', ...member }, roots };
+  if (!relative) return { source: { kind: 'file', path }, roots };
   for (const source of sources) {
     const full = resolve(source, path);
     // A stored uri is fever's own data, but never let one climb out of its source.

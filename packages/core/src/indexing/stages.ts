@@ -539,23 +539,16 @@ export async function readImageBytes(
   }
 }
 
+/** Why openWithin refused a file, as the error its entry fails with. */
 function refused(
   reason: 'outside' | 'missing' | 'not-a-file' | 'changed',
   path: string,
   within: readonly string[],
-) {
-  switch (reason) {
-    case 'missing':
-      return new InputError('IMAGE_NOT_FOUND', `Image "${path}" not found`);
-    case 'not-a-file':
-      return new InputError('IMAGE_UNREADABLE', `Image "${path}" is not a regular file`);
-    default:
-      return linkOutsideError(path, within.join(', '));
-  }
-}
-
-function linkOutsideError(path: string, root: string): FeverError {
-  const { code, message } = linkOutside(path, root).error!;
+): FeverError {
+  if (reason === 'missing') return new InputError('IMAGE_NOT_FOUND', `Image "${path}" not found`);
+  if (reason === 'not-a-file')
+    return new InputError('IMAGE_UNREADABLE', `Image "${path}" is not a regular file`);
+  const { code, message } = linkOutside(path, within.join(', ')).error!;
   return new InputError(code, message);
 }
 

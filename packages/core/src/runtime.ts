@@ -129,16 +129,19 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     `fever starting: metadata ${mode.metadata}, vectors ${mode.vectors}, queue ${mode.queue}`,
   );
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
-  let vectors: VectorStore | undefined;
+  let vectors: VectorStore;
   try {
     vectors = await openVectorStore(vectorStoreConfig(config));
-    await recoverInterrupted({ metadata, vectors, logger, mode });
   } catch (err) {
-    await vectors?.close().catch(() => {});
     await metadata.close();
     throw err;
   }
-  const opened = vectors;
+  try {
+    await recoverInterrupted({ metadata, vectors, logger, mode });
+  } catch (err) {
+    await Promise.allSettled([vectors.close(), metadata.close()]);
+    throw err;
+  }
 
   const encoder = lazyEncoder(config, logger, options.encoder);
   let model: Promise<ModelContext> | undefined;
@@ -147,27 +150,27 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     mode,
     logger,
     metadata,
-    vectors: opened,
+    vectors,
     metrics: options.metrics ?? new IndexMetrics(),
     encoder: encoder.get,
     model() {
       model ??= encoder.get().then(async (enc) => {
         const context = await registerModel(metadata, enc);
-        await opened.ensureCollection({
+        await vectors.ensureCollection({
           name: context.vectorCollection,
           dims: context.dims,
           distance: 'cosine',
         });
         // The first version of a model gets the alias at once; later versions take it over
         // only when their re-index completes (the indexer swaps it).
-        if (!(await opened.getAlias(context.alias)))
-          await opened.swapAlias(context.alias, context.vectorCollection);
+        if (!(await vectors.getAlias(context.alias)))
+          await vectors.swapAlias(context.alias, context.vectorCollection);
         return context;
       });
       return model;
     },
     async close() {
-      await Promise.allSettled([encoder.close(), opened.close(), metadata.close()]);
+      await Promise.allSettled([encoder.close(), vectors.close(), metadata.close()]);
     },
   };
 }

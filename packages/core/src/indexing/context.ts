@@ -65,10 +65,14 @@ export async function openIndexContext(
   try {
     if (want === 'open') vectors = await openVectors();
     else if (want === 'try') vectors = await openVectors().catch(ignoreLocked);
+  } catch (err) {
+    await metadata.close();
+    throw err;
+  }
+  try {
     await recoverInterrupted({ metadata, vectors, logger, mode });
   } catch (err) {
-    await vectors?.close().catch(() => {});
-    await metadata.close();
+    await Promise.allSettled([vectors?.close(), metadata.close()]);
     throw err;
   }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { CollectionDetailResponse, ImageResponse, IndexRunResponse } from '@fever/schema';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
-import { expectError, json } from './test-http.ts';
+import { expectError, json, postJson, untilFinished } from './test-http.ts';
 import { type Fixture, openFixture, writeStoredZip } from './testing.ts';
 
 let fx: Fixture;
@@ -39,19 +39,10 @@ afterAll(async () => {
 
 /** Indexes `source` (under the root) into `collection` with the real indexer; the finished run. */
 async function index(source: string, collection: string): Promise<IndexRunResponse> {
-  const res = await app.request('/runs', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ source, collection }),
-  });
+  const res = await postJson(app, '/runs', { source, collection });
   expect(res.status, await res.clone().text()).toBe(202);
   const { id } = await json<IndexRunResponse>(res);
-  for (let i = 0; i < 1200; i++) {
-    const run = await json<IndexRunResponse>(await app.request(`/runs/${id}`));
-    if (['succeeded', 'failed', 'cancelled'].includes(run.status)) return run;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`run ${id} did not finish`);
+  return untilFinished<IndexRunResponse>(app, `/runs/${id}`);
 }
 
 /** The ledger of a run: outcome, error code and image id by uri. */
@@ -199,11 +190,7 @@ describe('index runs', () => {
       join(outside, 'nothing-here'),
       join(root, '..', 'outside', 'face.jpg'),
     ]) {
-      const res = await app.request('/runs', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ source, collection: 'nope' }),
-      });
+      const res = await postJson(app, '/runs', { source, collection: 'nope' });
       await expectError(res, 403, 'SOURCE_NOT_ALLOWED');
     }
   });
@@ -231,24 +218,14 @@ describe('FEC evaluations', () => {
         `${urls[2]},${join(dir, 'inside.jpg')}`,
       ].join('\n'),
     );
-    const res = await app.request('/eval/fec', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        triplets: join(dir, 'triplets.csv'),
-        map: join(dir, 'map.csv'),
-        bootstrapSamples: 0,
-      }),
+    const res = await postJson(app, '/eval/fec', {
+      triplets: join(dir, 'triplets.csv'),
+      map: join(dir, 'map.csv'),
+      bootstrapSamples: 0,
     });
     expect(res.status).toBe(202);
     const { id } = await json<{ id: string }>(res);
-    let run: { status: string } | undefined;
-    for (let i = 0; i < 1200; i++) {
-      run = await json(await app.request(`/eval/runs/${id}`));
-      if (!['queued', 'running'].includes(run!.status)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(run!.status).toBe('succeeded');
+    expect((await untilFinished(app, `/eval/runs/${id}`)).status).toBe('succeeded');
     const report = await (await app.request(`/eval/runs/${id}/report.html`)).text();
     expect(report).not.toContain('does not exist');
     expect(report.match(/outside the folders this server may read/g)).toHaveLength(2);
@@ -259,11 +236,7 @@ describe('FEC evaluations', () => {
     const triplets = join(root, 'only-triplets.csv');
     await writeFile(triplets, '');
     const before = (await json<{ runs: unknown[] }>(await app.request('/eval/runs'))).runs.length;
-    const res = await app.request('/eval/fec', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ triplets }),
-    });
+    const res = await postJson(app, '/eval/fec', { triplets });
     await expectError(res, 400, 'IMAGES_SOURCE_MISSING');
     expect((await json<{ runs: unknown[] }>(await app.request('/eval/runs'))).runs).toHaveLength(before);
   });

@@ -9,7 +9,7 @@ import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/
 import type { IndexRunResponse, ReadyResponse, SearchResponse, SimilarFacesResponse } from '@fever/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
-import { json } from './test-http.ts';
+import { json, postJson, untilFinished } from './test-http.ts';
 import { type Fixture, openFixture } from './testing.ts';
 
 const pg = await findTestPostgres();
@@ -80,12 +80,6 @@ describe.skipIf(!pg.url)('query API on Postgres', () => {
   it('identical POST /runs at once start one run, which counts each image once', async () => {
     const root = join(fx.dataDir, 'incoming');
     const rooted = createApp(fx.runtime, { indexRoots: [root] });
-    const post = (path: string, body: unknown) =>
-      rooted.request(path, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
     // A few rounds: the race is between requests side by side, and one round may not meet it.
     for (const round of [1, 2, 3]) {
       const source = join(root, `batch${round}`);
@@ -93,9 +87,9 @@ describe.skipIf(!pg.url)('query API on Postgres', () => {
       await mkdir(source, { recursive: true });
       for (const n of [1, 2, 3]) await writeFile(join(source, `${n}.jpg`), readFileSync(fx.photos[n - 1]!));
       // The collection exists, so the requests go through the same steps side by side.
-      await post('/collections', { name: collection });
+      await postJson(rooted, '/collections', { name: collection });
       const answers = await Promise.all(
-        Array.from({ length: 6 }, () => post('/runs', { source, collection })),
+        Array.from({ length: 6 }, () => postJson(rooted, '/runs', { source, collection })),
       );
       expect(answers.map((a) => a.status)).toEqual(Array(6).fill(202));
       const ids = new Set(
@@ -103,12 +97,7 @@ describe.skipIf(!pg.url)('query API on Postgres', () => {
       );
       expect(ids.size).toBe(1);
       const [id] = [...ids];
-      let run: IndexRunResponse | undefined;
-      for (let i = 0; i < 600; i++) {
-        run = await json<IndexRunResponse>(await rooted.request(`/runs/${id}`));
-        if (run.status !== 'running') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const run = await untilFinished<IndexRunResponse>(rooted, `/runs/${id}`);
       expect(run).toMatchObject({ status: 'succeeded', counts: { imagesSeen: 3, imagesIndexed: 3 } });
       const list = await json<{ runs: IndexRunResponse[] }>(
         await rooted.request(`/runs?collection=${collection}`),

@@ -2,7 +2,7 @@
  * Every route through app.request (no port), on a real index: the face-api sample photos
  * embedded by the real encoder in an embedded-mode data dir (PGlite + on-disk vectors).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
@@ -584,7 +584,9 @@ describe('index runs', () => {
     });
     expect(res.status).toBe(202);
     const run = await json<IndexRunResponse>(res);
-    expect(calls).toEqual([{ source: join(root, 'batch1'), collection: 'new-batch', mode: 'missing' }]);
+    expect(calls).toEqual([
+      { source: join(root, 'batch1'), collection: 'new-batch', mode: 'missing', within: [realpathSync(root)] },
+    ]);
     expect(run).toMatchObject({ collection: 'new-batch', source: join(root, 'batch1') });
 
     const got = await json<IndexRunResponse>(await app.request(`/runs/${run.id}`));

@@ -21,6 +21,7 @@ export type StartIndexRun = (
     mode?: 'missing' | 'all';
     batch?: number;
     concurrency?: number;
+    within?: string[];
   },
 ) => Promise<{ runId: string }>;
 

@@ -4,9 +4,9 @@
  * resolved here. No path from a request ever reaches the filesystem.
  *
  * What is served is what was indexed, nothing else:
- *   - the file must really lie (links resolved) under FEVER_INDEX_ROOTS when they are set, else
- *     under the sources the image's collection was indexed from, and is opened without following
- *     a link swapped in meanwhile;
+ *   - with FEVER_INDEX_ROOTS set, the file must really lie (links resolved) under them, and is
+ *     opened without following a link swapped in meanwhile (without roots, the API serves what
+ *     the CLI indexed, wherever that was);
  *   - its bytes must hash to the sha256 stored at indexing, checked before a byte is sent
  *     (409 IMAGE_FILE_CHANGED otherwise).
  *
@@ -15,7 +15,8 @@
  * relative to the source folder of an index run of the image's collection.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { lstat, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -144,7 +145,7 @@ async function locate(
   runtime: Runtime,
   image: Image,
   indexRoots: readonly string[],
-): Promise<{ source: ImageSource; roots: string[] }> {
+): Promise<{ source: ImageSource; roots: string[] | undefined }> {
   const uri = image.uri;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://')) {
     throw unavailable(image, 'it was indexed from a remote location, which the API does not fetch');
@@ -155,20 +156,16 @@ async function locate(
   } catch {
     throw unavailable(image, 'its file:// URI is malformed');
   }
-  // Index runs remember their sources: relative uris are taken from them, and without
-  // FEVER_INDEX_ROOTS they are what files may be served from.
+  const roots = indexRoots.length > 0 ? await realRoots(indexRoots) : undefined;
   const relative = !isAbsolute(path);
-  let sources: string[] = [];
-  if (relative || indexRoots.length === 0) {
-    const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 500 });
-    sources = [...new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)))];
-  }
-  const roots = await realRoots(indexRoots.length > 0 ? indexRoots : sources);
 
   // Archive members are stored with the archive's absolute path.
   const member = relative ? undefined : await splitArchiveMember(path);
   if (member) return { source: { kind: 'zip', ...member }, roots };
   if (!relative) return { source: { kind: 'file', path }, roots };
+  // Relative to the source folder it was indexed from; index runs remember their sources.
+  const runs = await runtime.metadata.indexRuns.list({ collectionId: image.collectionId, limit: 20 });
+  const sources = new Set(runs.map((r) => r.source).filter((s): s is string => !!s && isAbsolute(s)));
   for (const source of sources) {
     const full = resolve(source, path);
     // A stored uri is fever's own data, but never let one climb out of its source.
@@ -189,9 +186,17 @@ async function splitArchiveMember(path: string): Promise<{ archive: string; memb
   return undefined;
 }
 
-async function openFile(image: Image, path: string, roots: readonly string[]) {
+/** Opens the file for reading: under `roots` (real paths) only, when there are roots. */
+async function openFile(image: Image, path: string, roots: readonly string[] | undefined) {
   // Whether it exists is asked first: the path is fever's own record, not a request's.
   if (!(await exists(path))) throw unavailable(image, 'the file is no longer where it was indexed');
+  if (!roots) {
+    const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    const stats = await handle.stat();
+    if (stats.isFile()) return { handle, stats };
+    await handle.close();
+    throw refusal(image, 'not-a-file');
+  }
   const opened = await openWithin(path, roots);
   if (!opened.ok) throw refusal(image, opened.reason);
   return opened;
@@ -217,7 +222,7 @@ async function exists(path: string): Promise<boolean> {
 async function readMember(
   image: Image,
   source: Extract<ImageSource, { kind: 'zip' }>,
-  roots: readonly string[],
+  roots: readonly string[] | undefined,
 ): Promise<Buffer> {
   if (!(await exists(source.archive)))
     throw unavailable(image, 'its archive is no longer where it was indexed');

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, openRuntime, type Runtime } from '@fever/core';
 import { decodeImage } from '@fever/encoder';
@@ -101,18 +101,6 @@ export async function indexPhotos(
   for (const [name, numbers] of Object.entries(layout)) {
     const collection =
       (await metadata.collections.get(name)) ?? (await metadata.collections.create({ name }));
-    // As the indexer would: a run per folder the photos come from (what the API serves files from).
-    for (const folder of new Set(numbers.map((n) => dirname(photos[n - 1]!)))) {
-      const run = await metadata.indexRuns.create({
-        collectionId: collection.id,
-        modelId: model.id,
-        modelVersion: model.version,
-        source: folder,
-        params: { mode: 'missing', sourceKind: 'directory' },
-        status: 'running',
-      });
-      await metadata.indexRuns.finish(run.id, { status: 'succeeded' });
-    }
     for (const n of numbers) {
       const path = photos[n - 1]!;
       const bytes = await readFile(path);

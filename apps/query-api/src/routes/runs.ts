@@ -83,6 +83,8 @@ export function runRoutes(ctx: ApiContext): Router {
         source,
         collection: req.collection,
         mode: req.mode,
+        // Links met while indexing are followed only under the roots, too.
+        within: await realRoots(ctx.options.indexRoots),
         ...(req.batch === undefined ? {} : { batch: req.batch }),
         ...(req.concurrency === undefined ? {} : { concurrency: req.concurrency }),
       });

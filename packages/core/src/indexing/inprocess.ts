@@ -47,7 +47,7 @@ export async function runInProcess(
     toWrite.discard();
   };
 
-  await withRetry(() => metadata.indexRuns.start(run.id, processTag()));
+  await withRetry(() => metadata.indexRuns.start(run.id, { runner: processTag() }));
   const discovering = (async () => {
     try {
       const { completed } = await discover(ctx, run, (entries) => toEmbed.push(entries), {

@@ -29,6 +29,12 @@ export interface IndexRequest {
   batch?: number;
   /** Embed batches in flight (default 2; per worker process under BullMQ). */
   concurrency?: number;
+  /**
+   * Real paths of the folders the run may read (the API's FEVER_INDEX_ROOTS): a link that leads
+   * elsewhere fails as LINK_OUTSIDE_SOURCE, at the walk and again when the file is read. Kept
+   * with the run, and given to a run it resumes. Default: anywhere.
+   */
+  within?: string[];
 }
 
 export interface StartedRun {
@@ -58,7 +64,7 @@ function state(ctx: IndexContext): LocalState {
 export const DEFAULT_BATCH = 16;
 export const DEFAULT_CONCURRENCY = 2;
 
-function checkRequest(request: IndexRequest): Required<IndexRequest> {
+function checkRequest(request: IndexRequest): Required<Omit<IndexRequest, 'within'>> {
   const mode = request.mode ?? 'missing';
   if (!INDEX_MODES.includes(mode))
     throw new InputError('INVALID_MODE', `mode must be missing or all, got '${mode}'`);
@@ -133,6 +139,7 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
     concurrency: req.concurrency,
     queue: mode.queue,
     sourceKind: source.kind,
+    ...(request.within ? { within: request.within } : {}),
   };
   // Two identical requests at once: the database lets one create the run, the other resumes it.
   const created = existing
@@ -163,6 +170,8 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
       'INDEX_RUN_RACE',
       'an identical run was started and finished meanwhile; try again',
     );
+  // A run resumed here reads only what this request may read.
+  if (!created && request.within) await metadata.indexRuns.start(run.id, { within: request.within });
   const s = state(ctx);
   const resumed = created === undefined;
   ctx.logger.info(

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { FeverError } from '@fever/errors';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeTar, writeZip } from '../testing.ts';
 import { describeSource, type SourceEntry, walkSource } from './sources.ts';
+import { readImageBytes } from './stages.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fever-sources-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -52,6 +53,30 @@ describe('directory sources', () => {
       'one.jpg',
     ]);
     for (const e of entries) expect(e.path).toBe(e.uri);
+  });
+
+  it('with `within`, fails a link that leads elsewhere (without reading it) and follows the rest', async () => {
+    const outside = join(root, 'outside');
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, 'secret.jpg'), 'x');
+    const confined = join(root, 'confined');
+    mkdirSync(confined, { recursive: true });
+    writeFileSync(join(confined, 'own.jpg'), 'x');
+    symlinkSync(join(confined, 'own.jpg'), join(confined, 'in.jpg'));
+    symlinkSync(join(outside, 'secret.jpg'), join(confined, 'out.jpg'));
+    const within = [realpathSync(confined)];
+    const entries: SourceEntry[] = [];
+    for await (const e of walkSource(await describeSource(confined), undefined, within)) entries.push(e);
+    const byName = Object.fromEntries(
+      entries.map((e) => [e.uri.slice(confined.length + 1), e.error?.code ?? 'ok']),
+    );
+    expect(byName).toEqual({ 'own.jpg': 'ok', 'in.jpg': 'ok', 'out.jpg': 'LINK_OUTSIDE_SOURCE' });
+    // Read later (the embed stage), the same link is refused again, and one inside is read.
+    await expect(readImageBytes(join(confined, 'out.jpg'), 'out.jpg', within)).rejects.toMatchObject({
+      code: 'LINK_OUTSIDE_SOURCE',
+    });
+    expect(await readImageBytes(join(confined, 'in.jpg'), 'in.jpg', within)).toEqual(bytes('x'));
+    expect(await readImageBytes(join(confined, 'out.jpg'), 'out.jpg')).toEqual(bytes('x'));
   });
 
   it('stops early when aborted', async () => {

@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { InputError, NotFoundError } from '@fever/errors';
-import { confine, realPathOf } from '@fever/files';
+import { confine } from '@fever/files';
 import * as tar from 'tar-stream';
 import type yauzl from 'yauzl';
 import { memberName, nextEntry, openMemberStream, openZip, unsafeMemberName } from './zip.ts';
@@ -120,11 +120,18 @@ async function readHead(path: string, n: number): Promise<Buffer> {
   }
 }
 
-/** The entries of a source, streamed. Stops early (without error) when `signal` aborts. */
-export function walkSource(source: SourceInfo, signal?: AbortSignal): AsyncGenerator<SourceEntry> {
+/**
+ * The entries of a source, streamed. Stops early (without error) when `signal` aborts. With
+ * `within` (real paths), a link in a directory is followed only to a file under one of them.
+ */
+export function walkSource(
+  source: SourceInfo,
+  signal?: AbortSignal,
+  within?: readonly string[],
+): AsyncGenerator<SourceEntry> {
   switch (source.kind) {
     case 'directory':
-      return walkDirectory(source.path, signal);
+      return walkDirectory(source.path, signal, within);
     case 'zip':
       return walkZip(source.path, signal);
     case 'tar':
@@ -147,12 +154,15 @@ export function isArchive(kind: SourceKind): boolean {
 
 /**
  * Depth-first, one open directory at a time; subdirectories wait on a stack of paths. Symbolic
- * links to files are followed while they lead to a file inside the folder (one that leads out is
- * a failed entry, LINK_OUTSIDE_SOURCE), links to directories are not (no cycles). Hidden entries
- * (".x") are skipped.
+ * links to files are followed (with `within`, only to a file under it: one that leads elsewhere
+ * is a failed entry, LINK_OUTSIDE_SOURCE, its target never read), links to directories are not
+ * (no cycles). Hidden entries (".x") are skipped.
  */
-async function* walkDirectory(root: string, signal?: AbortSignal): AsyncGenerator<SourceEntry> {
-  const within = [await realPathOf(root)];
+async function* walkDirectory(
+  root: string,
+  signal?: AbortSignal,
+  within?: readonly string[],
+): AsyncGenerator<SourceEntry> {
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
@@ -181,8 +191,8 @@ async function* walkDirectory(root: string, signal?: AbortSignal): AsyncGenerato
       } else if (dirent.isFile()) {
         if (isImageName(dirent.name)) yield { uri: full, path: full };
       } else if (dirent.isSymbolicLink() && isImageName(dirent.name)) {
-        const target = await confine(full, within);
-        if (!target.ok && target.reason === 'outside') yield linkOutside(full, root);
+        const target = within ? await confine(full, within) : { ok: true as const, real: full };
+        if (!target.ok && target.reason === 'outside') yield linkOutside(full, within!);
         else if (target.ok && (await stat(target.real).catch(() => undefined))?.isFile()) {
           yield { uri: full, path: full };
         }
@@ -323,13 +333,13 @@ function archiveCorrupt(path: string, err: unknown): SourceEntry {
   };
 }
 
-/** What a link that leads out of the folder being indexed becomes (its target is never read). */
-export function linkOutside(path: string, root: string): SourceEntry {
+/** What a link that leads out of the folders a run may read becomes (its target is never read). */
+export function linkOutside(path: string, within: readonly string[]): SourceEntry {
   return {
     uri: path,
     error: {
       code: 'LINK_OUTSIDE_SOURCE',
-      message: `${path} is not indexed: it is a link that leads out of ${root}, and fever follows links only within the folder it indexes`,
+      message: `${path} is not indexed: it is a link that leads out of the folders this run may read (${within.join(', ')})`,
     },
   };
 }

@@ -14,7 +14,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { decodeImage, type Face as EncodedFace, type RgbImage } from '@fever/encoder';
 import { FeverError, InputError, NotFoundError, TransientError } from '@fever/errors';
-import { openWithin, realPathOf } from '@fever/files';
+import { openWithin } from '@fever/files';
 import type { EntryResult, IndexRun, NewFace } from '@fever/metadata';
 import { facePointId } from '@fever/schema';
 import type { Point } from '@fever/vectors';
@@ -42,8 +42,8 @@ export interface RunInfo {
   collectionName: string;
   source: SourceInfo;
   /**
-   * Real paths that the files read by path must lie under: the folder (or the image) indexed, so
-   * a link swapped in after the walk still cannot lead out. Undefined for a list of paths.
+   * Real paths that every file the run reads must lie under, links resolved (the API's
+   * FEVER_INDEX_ROOTS); undefined: anywhere (a run the CLI started).
    */
   within: string[] | undefined;
   mode: IndexMode;
@@ -62,6 +62,10 @@ export interface RunParams {
   concurrency: number;
   queue: 'inprocess' | 'bullmq';
   sourceKind: SourceInfo['kind'];
+  /** See RunInfo.within. */
+  within?: string[];
+  /** `pid@host` of the process running it in-process (see recovery.ts). */
+  runner?: string;
 }
 
 /** One entry's result from the embed stage, as the write stage takes it. */
@@ -130,13 +134,12 @@ async function readRun(ctx: IndexContext, runId: string): Promise<RunInfo> {
     throw new NotFoundError('COLLECTION_NOT_FOUND', `collection ${run.collectionId} no longer exists`);
   const params = run.params as Partial<RunParams>;
   if (!run.source) throw new InputError('INDEX_RUN_INVALID', `index run ${runId} has no source`);
-  const kind = params.sourceKind ?? (await describeSource(run.source)).kind;
   return {
     id: run.id,
     collectionId: run.collectionId,
     collectionName: collection.name,
-    source: { kind, path: run.source },
-    within: kind === 'directory' || kind === 'file' ? [await realPathOf(run.source)] : undefined,
+    source: { kind: params.sourceKind ?? (await describeSource(run.source)).kind, path: run.source },
+    within: params.within,
     mode: params.mode ?? 'missing',
     batch: params.batch ?? 16,
     concurrency: params.concurrency ?? 2,
@@ -229,7 +232,7 @@ export async function discover(
     if (out.length > 0) await emit(out);
   };
 
-  for await (const entry of walkSource(run.source, signal)) {
+  for await (const entry of walkSource(run.source, signal, run.within)) {
     leftover.delete(entry.uri);
     buffer.push(entry);
     if (buffer.length >= run.batch) await flush();
@@ -548,7 +551,7 @@ function refused(
   if (reason === 'missing') return new InputError('IMAGE_NOT_FOUND', `Image "${path}" not found`);
   if (reason === 'not-a-file')
     return new InputError('IMAGE_UNREADABLE', `Image "${path}" is not a regular file`);
-  const { code, message } = linkOutside(path, within.join(', ')).error!;
+  const { code, message } = linkOutside(path, within).error!;
   return new InputError(code, message);
 }
 

@@ -82,18 +82,18 @@ export class IndexRunsRepository {
 
   /**
    * Marks a queued or interrupted run running (a no-op on a running one; an interrupted run's
-   * error is cleared). `runner` (`pid@host`) names the process that runs it in-process. A finished run cannot restart: InputError `run_finished` (409), so a late
+   * error is cleared). `params` are merged into the run's params. A finished run cannot restart: InputError `run_finished` (409), so a late
    * worker learns that the run was cancelled.
    */
-  async start(id: string, runner?: string): Promise<IndexRun> {
+  async start(id: string, params?: Record<string, unknown>): Promise<IndexRun> {
     assertRunId(id, 'index run');
     const [row] = await this.db
       .update(indexRuns)
       .set({
         status: 'running',
-        ...(runner === undefined
+        ...(params === undefined
           ? {}
-          : { params: sql`${indexRuns.params} || ${JSON.stringify({ runner })}::jsonb` }),
+          : { params: sql`${indexRuns.params} || ${JSON.stringify(params)}::jsonb` }),
         startedAt: sql`coalesce(${indexRuns.startedAt}, now())`,
         errorCode: sql`case when ${indexRuns.status} = 'interrupted' then null else ${indexRuns.errorCode} end`,
         errorMessage: sql`case when ${indexRuns.status} = 'interrupted' then null else ${indexRuns.errorMessage} end`,

@@ -585,7 +585,12 @@ describe('index runs', () => {
     expect(res.status).toBe(202);
     const run = await json<IndexRunResponse>(res);
     expect(calls).toEqual([
-      { source: join(root, 'batch1'), collection: 'new-batch', mode: 'missing', within: [realpathSync(root)] },
+      {
+        source: join(root, 'batch1'),
+        collection: 'new-batch',
+        mode: 'missing',
+        within: [realpathSync(root)],
+      },
     ]);
     expect(run).toMatchObject({ collection: 'new-batch', source: join(root, 'batch1') });
 

@@ -197,9 +197,10 @@ export const envSchema = z.object({
     .describe('Largest request body the API accepts (an uploaded photo), in bytes.'),
   FEVER_INDEX_ROOTS: listVar(':').describe(
     'Folders whose files the API may read: sources of index runs (`POST /runs`), evaluation inputs ' +
-      '(`POST /eval/fec`) and every path named in them, and the indexed files it serves (links are ' +
-      'resolved and never lead out). Unset → the API starts neither runs nor evaluations (the CLI ' +
-      'still can), and serves indexed files only from the sources they were indexed from.',
+      '(`POST /eval/fec`) and every path named in them, the files its runs index, and the indexed ' +
+      'files it serves (links are resolved and never lead out). Unset → the API starts neither runs ' +
+      'nor evaluations (the CLI still can), and serves what the CLI indexed wherever it is ' +
+      '(docs/SECURITY.md).',
   ),
   FEVER_ALLOWED_HOSTS: listVar()
     .pipe(

@@ -99,7 +99,8 @@ export class CollectionsRepository {
 
   /**
    * Deletes the collection with its images, faces and index runs (foreign keys cascade), marked
-   * for deletion or not. Its vectors live elsewhere: the caller deletes those too. Returns false if it did not exist.
+   * for deletion or not. Its vectors live elsewhere: the caller deletes those too. Returns false
+   * if it did not exist.
    */
   async delete(name: string): Promise<boolean> {
     const deleted = await this.db

@@ -1,6 +1,7 @@
 /**
  * Runs at `npm install` (root postinstall) and by `npm run models`: converts face-api's and
- * Human's bundled tfjs weights into the ONNX models fever runs, then composes each committed learned head
+ * Human's bundled tfjs weights into the ONNX models fever runs, builds the networks fever
+ * fine-tuned itself (`trained/<id>/`, weights made by packages/train/python), then composes each committed learned head
  * (`heads/<name>/head.json`) with the face-api trunk, or with its base model (input `model`). No
  * network; a second run rewrites nothing.
  */
@@ -10,14 +11,17 @@ import { composeBaseHead } from '../src/convert/base-head.ts';
 import { composeHeadModel, convertFaceApiModels } from '../src/convert/face-api.ts';
 import { listHeadDirs, readHeadFiles } from '../src/convert/head-files.ts';
 import { convertHumanModels } from '../src/convert/human.ts';
+import { convertTrainedModels } from '../src/convert/trained.ts';
 import { DEFAULT_MODELS_DIR } from '../src/model-paths.ts';
 
 const HEADS_DIR = fileURLToPath(new URL('../heads/', import.meta.url));
+const TRAINED_DIR = fileURLToPath(new URL('../trained/', import.meta.url));
 
 const started = performance.now();
 const models = [
   ...(await convertFaceApiModels(DEFAULT_MODELS_DIR)),
   ...(await convertHumanModels(DEFAULT_MODELS_DIR)),
+  ...(await convertTrainedModels(TRAINED_DIR, DEFAULT_MODELS_DIR)),
 ];
 for (const dir of await listHeadDirs(HEADS_DIR)) {
   const { file, head } = await readHeadFiles(dir);

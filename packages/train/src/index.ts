@@ -5,6 +5,7 @@ export { HeadModel } from './head-model.ts';
 export { precisionAtK } from './monitor.ts';
 export { type HeadTrainingOptions, type HeadTrainingResult, runHeadTraining } from './run.ts';
 export { type Split, stratifiedSplit } from './split.ts';
+export { type SplitOptions, type WrittenSplit, writeSplit } from './split-files.ts';
 export { DEFAULT_TRAIN_OPTIONS, type HeadLoss, type TrainOptions, trainHead } from './train.ts';
 export { type TrunkMapSet, TrunkPrefix, trunkMaps } from './trunk-maps.ts';
 export { TunedModel, trainTuned } from './tuned-model.ts';

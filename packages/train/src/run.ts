@@ -12,13 +12,13 @@ import {
   writeHeadFiles,
 } from '@fever/encoder';
 import { InputError } from '@fever/errors';
-import { hashImages, type LabelledImage, readLabels } from '@fever/eval';
+import { type hashImages, type LabelledImage, readLabels } from '@fever/eval';
 import { TrainableDenseBlock } from './dense-block.ts';
 import { DepthwisePool } from './depthwise-pool.ts';
 import { type FeatureSet, modelFeatures, trunkFeatures } from './features.ts';
 import { Gemm } from './gemm.ts';
 import { precisionAtK } from './monitor.ts';
-import { stratifiedSplit } from './split.ts';
+import { writeSplit } from './split-files.ts';
 import { type EpochReport, type TrainOptions, trainHead } from './train.ts';
 import { trunkMaps } from './trunk-maps.ts';
 import { TunedModel, trainTuned } from './tuned-model.ts';
@@ -76,14 +76,6 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
   if ((options.input === 'model') !== (options.base !== undefined)) {
     throw new InputError('BAD_FLAG', 'a head reads a base model (--base) exactly when its input is model');
   }
-  const items = await readLabels(options.labels, { root: options.root });
-  const labelNames = [...new Set(items.map((i) => i.label))].sort();
-  if (labelNames.length < 2) {
-    throw new InputError(
-      'LABELS_TOO_FEW',
-      `${options.labels} has ${labelNames.length} label(s); training needs 2 or more`,
-    );
-  }
   let last = 0;
   const throttled = (phase: string, done: number, total: number) => {
     if (done === total || Date.now() - last > 2000) {
@@ -91,38 +83,18 @@ export async function runHeadTraining(options: HeadTrainingOptions): Promise<Hea
       say(`${phase} ${done}/${total}`);
     }
   };
-  const t0 = performance.now();
-  // Content hashes first: byte-identical images stay on one side of every split, and key caches.
-  const hashes = await hashImages(
-    items.map((i) => i.file),
-    (done) => throttled('hash', done, items.length),
-  );
-  const hashSeconds = (performance.now() - t0) / 1000;
-  const contentKey = (item: LabelledImage) => {
-    const h = hashes.get(item.file);
-    return typeof h === 'string' ? h : undefined;
-  };
-  const { train, validation } = stratifiedSplit(items, options.validation, options.seed, contentKey);
-  const { train: fit, validation: monitor } = stratifiedSplit(
-    train,
-    options.monitor,
-    options.seed + 1,
-    contentKey,
-  );
-  say(
-    `split: ${fit.length} train, ${monitor.length} monitor, ${validation.length} validation (seed ${options.seed}; identical images kept together)`,
-  );
-
+  const split = await writeSplit({
+    labels: options.labels,
+    root: options.root,
+    validation: options.validation,
+    monitor: options.monitor,
+    seed: options.seed,
+    dir: join(resolve(options.out), 'split'),
+    onProgress: say,
+  });
+  const { labelNames, hashes, fit, monitor, validation, hashSeconds } = split;
+  const splitFiles = { train: split.files.train, validation: split.files.validation };
   const out = resolve(options.out);
-  const splitDir = join(out, 'split');
-  await mkdir(splitDir, { recursive: true });
-  const root = resolve(options.root ?? join(options.labels, '..'));
-  const splitFiles = {
-    train: join(splitDir, 'train.csv'),
-    validation: join(splitDir, 'validation.csv'),
-  };
-  await writeFile(splitFiles.train, labelsCsv(train, root));
-  await writeFile(splitFiles.validation, labelsCsv(validation, root));
 
   const labelsOf = (set: readonly LabelledImage[]) =>
     Int32Array.from(set.map((i) => labelNames.indexOf(i.label)));
@@ -407,11 +379,6 @@ function subset(all: FeatureSet, part: readonly LabelledImage[]): FeatureSet {
     features.set(all.features.subarray(row * all.dims, (row + 1) * all.dims), i * all.dims);
   });
   return { items: rows.map((row) => all.items[row]!), features, dims: all.dims, failures: [] };
-}
-
-function labelsCsv(items: readonly LabelledImage[], root: string): string {
-  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return `path,label\n${items.map((i) => `${quote(relative(root, i.file))},${quote(i.label)}`).join('\n')}\n`;
 }
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;

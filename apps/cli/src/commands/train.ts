@@ -40,6 +40,41 @@ const TUNED_EPOCHS = 6;
 export function registerTrain(program: Command, config: () => Config): void {
   const train = program.command('train').description('learn an expression-similarity embedding');
   train
+    .command('split')
+    .description(
+      'split labelled face crops as `fever train head` does (identical images kept together) and write train.csv (= fit + monitor), fit.csv, monitor.csv and validation.csv: the data lists of an external trainer (packages/train/python) and of `fever eval`',
+    )
+    .requiredOption('--labels <csv>', 'CSV with a header: path,label (each image a face crop, e.g. FER2013)')
+    .option('--root <dir>', 'folder the paths are relative to (default: the CSV folder)')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--seed <n>', 'seed of the split', '1')
+    .option('--validation <share>', 'share of each label held out for validation, never trained on', '0.1')
+    .option('--monitor <share>', 'share of the training part used to pick the best epoch', '0.05')
+    .action(
+      async (flags: {
+        labels: string;
+        root?: string;
+        out: string;
+        seed: string;
+        validation: string;
+        monitor: string;
+      }) => {
+        const { writeSplit } = await import('@fever/train');
+        const split = await writeSplit({
+          labels: flags.labels,
+          root: flags.root,
+          dir: flags.out,
+          seed: intFlag('seed', flags.seed, 0),
+          validation: share('validation', flags.validation),
+          monitor: share('monitor', flags.monitor),
+          onProgress: (line) => printError(`fever: ${line}`),
+        });
+        for (const [name, file] of Object.entries(split.files)) {
+          print(`wrote ${file} (${split[name as keyof typeof split.files].length} faces)`);
+        }
+      },
+    );
+  train
     .command('head')
     .description(
       'train an embedding head over the face-api trunk (frozen, or with its last dense block fine-tuned) on labelled face crops; writes head.json/head.bin, model/ (ONNX + manifest) and split/',

@@ -56,7 +56,7 @@ const tinyDetector =
   });
 
 /** face-api's face crop input: padded square, face centred, (rgb - mean) / 255. */
-const faceCrop = (side: number): ModelManifest['input'] => ({
+export const faceCrop = (side: number): ModelManifest['input'] => ({
   name: 'input',
   size: [side, side],
   layout: 'NCHW',
@@ -103,7 +103,7 @@ const TARGETS: Target[] = [
   {
     id: 'face-api-expression',
     weights: 'face_expression_model-weights_manifest.json',
-    build: faceExpressionGraph,
+    build: (w) => faceExpressionGraph(w),
     manifest: () => ({
       task: 'expression',
       input: faceCrop(112),

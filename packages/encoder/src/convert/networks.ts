@@ -133,10 +133,13 @@ function expressionClassifier(g: GraphBuilder, weights: WeightSource, pooled: st
   g.node('Softmax', [fullyConnected(g, weights, pooled, 'logits')], { axis: attr.int(1) }, 'probs');
 }
 
-/** FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax. */
-export function faceExpressionGraph(weights: WeightSource): GraphBuilder {
+/**
+ * FaceExpressionNet: four dense blocks (FaceFeatureExtractor), global average pool, FC(256→7), softmax.
+ * face-api runs it at 112×112; a network fine-tuned at another side (packages/train/python) runs at that.
+ */
+export function faceExpressionGraph(weights: WeightSource, side = 112): GraphBuilder {
   const g = new GraphBuilder('face_expression');
-  const input = g.input('input', ['batch', 3, 112, 112]);
+  const input = g.input('input', ['batch', 3, side, side]);
   const x = expressionTrunk(g, weights, input);
   const pooled = g.node('GlobalAveragePool', [x]);
   const embedding = g.node('Flatten', [pooled], { axis: attr.int(1) }, 'embedding');

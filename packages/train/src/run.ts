@@ -1,4 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import {
   composeBaseHead,
@@ -12,7 +11,7 @@ import {
   writeHeadFiles,
 } from '@fever/encoder';
 import { InputError } from '@fever/errors';
-import { type hashImages, type LabelledImage, readLabels } from '@fever/eval';
+import type { hashImages, LabelledImage } from '@fever/eval';
 import { TrainableDenseBlock } from './dense-block.ts';
 import { DepthwisePool } from './depthwise-pool.ts';
 import { type FeatureSet, modelFeatures, trunkFeatures } from './features.ts';

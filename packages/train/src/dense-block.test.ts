@@ -2,14 +2,13 @@ import type { TrunkTensor } from '@fever/encoder';
 import { Random } from '@fever/eval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  depthwiseBackward,
-  depthwiseForward,
   gridPool,
   gridPoolBackward,
   normalizeRows,
   normalizeRowsBackward,
   TrainableDenseBlock,
 } from './dense-block.ts';
+import { depthwiseBackward, depthwiseForward } from './depthwise.ts';
 import { Gemm } from './gemm.ts';
 import { HeadModel } from './head-model.ts';
 import { CosFaceLoss } from './losses.ts';

@@ -1,6 +1,6 @@
 import { Random } from '@fever/eval';
 import { afterAll, describe, expect, it } from 'vitest';
-import { depthwiseBackward, depthwiseForward } from './dense-block.ts';
+import { depthwiseBackward, depthwiseForward } from './depthwise.ts';
 import { DepthwisePool } from './depthwise-pool.ts';
 
 const pool = DepthwisePool.create();

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { depthwiseBackward, depthwiseForward, padPlane, sameGeometry } from './dense-block.ts';
+import { depthwiseBackward, depthwiseForward, padPlane, sameGeometry } from './depthwise.ts';
 
 /**
  * The depthwise convolutions of a fine-tuned block on two cores: this thread takes the first half
@@ -9,7 +9,7 @@ import { depthwiseBackward, depthwiseForward, padPlane, sameGeometry } from './d
  * thread. The depthwise loops are about half of a training step and JS is single-threaded;
  * onnxruntime's threads (the matrix products) are idle while they run.
  *
- * The worker runs the very kernel functions of dense-block.ts, passed as source text: no second
+ * The worker runs the very kernel functions of depthwise.ts, passed as source text: no second
  * module loader (tsx, vitest) has to start inside it.
  */
 export class DepthwisePool {

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mirroredCrop, rotatedCrop } from './crop-transforms.ts';
 import { decodeImage, type RgbImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
-import type { FaceCrop } from './expression.ts';
 import { openFaceNetwork } from './face-network.ts';
 import { eyeLineAngle, LandmarkModel } from './landmarks.ts';
 import {
@@ -13,6 +12,7 @@ import {
   DEFAULT_LANDMARKS_MANIFEST,
   DEFAULT_MODELS_DIR,
 } from './model-paths.ts';
+import type { FaceCrop } from './preprocess.ts';
 import { maxAbsDiff } from './testing/models.ts';
 import { samplePhotos } from './testing/paths.ts';
 

@@ -1,5 +1,5 @@
 import type { RgbImage } from './decode.ts';
-import type { FaceCrop } from './expression.ts';
+import type { FaceCrop } from './preprocess.ts';
 
 /**
  * New face crops made from a crop's pixels, for the test-time options of an expression model:

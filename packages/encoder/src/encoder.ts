@@ -3,12 +3,13 @@ import type { RgbImage } from './decode.ts';
 import { type Box, type DetectorOptions, FaceDetector } from './detector.ts';
 import { EmbeddingHead } from './embedding-head.ts';
 import { ModelError } from './errors.ts';
-import { cropRegion, ExpressionModel, type ExpressionResult, type FaceCrop } from './expression.ts';
+import { cropRegion, ExpressionModel, type ExpressionResult } from './expression.ts';
 import { FaceNetwork } from './face-network.ts';
 import { IdentityModel } from './identity.ts';
 import { LandmarkModel } from './landmarks.ts';
 import { type LoadedModel, loadModel } from './manifest.ts';
 import { DEFAULT_EXPRESSION_MANIFEST, detectorManifest } from './model-paths.ts';
+import type { FaceCrop } from './preprocess.ts';
 import { createSession, type Device, type ExecutionProvider } from './session.ts';
 
 export interface Face extends ExpressionResult {

@@ -1,27 +1,12 @@
 import type { ExpressionManifest } from './composite.ts';
 import { mirroredCrop, rotatedCrop } from './crop-transforms.ts';
-import type { RgbImage } from './decode.ts';
 import type { Box } from './detector.ts';
 import type { EmbeddingHead } from './embedding-head.ts';
 import { FaceBoxError } from './errors.ts';
 import type { FaceNetwork } from './face-network.ts';
 import { eyeLineAngle, type LandmarkModel } from './landmarks.ts';
-import type { ModelManifest } from './manifest.ts';
-import {
-  centredSquare,
-  channelCount,
-  inputLength,
-  inputSpecOf,
-  type PixelRect,
-  resizeNormalizeInto,
-  stretched,
-} from './preprocess.ts';
+import type { FaceCrop, PixelRect } from './preprocess.ts';
 import type { ExecutionProvider } from './session.ts';
-
-export interface FaceCrop {
-  image: RgbImage;
-  region: PixelRect;
-}
 
 export interface ExpressionResult {
   /** L2-normalised embedding. */
@@ -64,28 +49,6 @@ export function l2Normalize(v: Float32Array): Float32Array {
   const out = new Float32Array(v.length);
   if (norm > 0) for (let i = 0; i < v.length; i++) out[i] = v[i]! / norm;
   return out;
-}
-
-/**
- * The network input for face crops, cropped, resized and normalised as the manifest says: what
- * `ExpressionModel.embed` feeds the model, for callers that run a model of their own on it
- * (the trainer's truncated trunk).
- */
-export function expressionInput(
-  crops: readonly FaceCrop[],
-  manifest: ModelManifest,
-): { data: Float32Array; dims: number[] } {
-  const spec = inputSpecOf(manifest);
-  const per = inputLength(spec);
-  const data = new Float32Array(per * crops.length);
-  crops.forEach(({ image, region }, i) => {
-    const canvas = manifest.input.crop === 'square-centre' ? centredSquare(region) : stretched(region);
-    resizeNormalizeInto(image, region, canvas, spec, data, i * per);
-  });
-  const [h, w] = spec.size;
-  const c = channelCount(spec);
-  const dims = spec.layout === 'NCHW' ? [crops.length, c, h, w] : [crops.length, h, w, c];
-  return { data, dims };
 }
 
 /**

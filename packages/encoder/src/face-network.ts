@@ -1,6 +1,6 @@
 import { ModelError } from './errors.ts';
-import { expressionInput, type FaceCrop } from './expression.ts';
 import { loadModel, type ModelManifest } from './manifest.ts';
+import { expressionInput, type FaceCrop } from './preprocess.ts';
 import { createSession, type Device, type ExecutionProvider, ort } from './session.ts';
 
 /**

@@ -1,5 +1,6 @@
-import { type FaceCrop, l2Normalize } from './expression.ts';
+import { l2Normalize } from './expression.ts';
 import type { FaceNetwork } from './face-network.ts';
+import type { FaceCrop } from './preprocess.ts';
 
 /**
  * An identity network on face crops (face-api's FaceRecognitionNet by default): one

@@ -40,7 +40,7 @@ export {
 export { type Box, type Detection, type DetectorOptions, iou } from './detector.ts';
 export { Encoder, type EncoderLogger, type EncoderOptions, type Face } from './encoder.ts';
 export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
-export { expressionInput, type FaceCrop, l2Normalize } from './expression.ts';
+export { l2Normalize } from './expression.ts';
 export { FaceNetwork, openFaceNetwork } from './face-network.ts';
 export { IdentityModel } from './identity.ts';
 export { eyeLineAngle, LandmarkModel } from './landmarks.ts';
@@ -61,5 +61,6 @@ export {
   detectorManifest,
 } from './model-paths.ts';
 export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
+export { expressionInput, type FaceCrop } from './preprocess.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
 export { sha256File } from './sha256.ts';

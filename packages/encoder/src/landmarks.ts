@@ -1,5 +1,5 @@
-import type { FaceCrop } from './expression.ts';
 import type { FaceNetwork } from './face-network.ts';
+import type { FaceCrop } from './preprocess.ts';
 
 /**
  * face-api's 68-point landmark net on face crops. Points follow the iBUG 300-W numbering

@@ -11,6 +11,12 @@ export interface PixelRect {
   height: number;
 }
 
+/** A face: the region of an image it occupies. */
+export interface FaceCrop {
+  image: RgbImage;
+  region: PixelRect;
+}
+
 /**
  * Where the region sits inside the square (or stretched) canvas that gets resized, in canvas
  * pixels. Everything outside the region reads as 0, which is what face-api's zero padding does.
@@ -158,4 +164,26 @@ export function resizeNormalizeInto(
       }
     }
   }
+}
+
+/**
+ * The network input for face crops, cropped, resized and normalised as the manifest says: what
+ * `ExpressionModel.embed` feeds the model, for callers that run a model of their own on it
+ * (the trainer's truncated trunk).
+ */
+export function expressionInput(
+  crops: readonly FaceCrop[],
+  manifest: ModelManifest,
+): { data: Float32Array; dims: number[] } {
+  const spec = inputSpecOf(manifest);
+  const per = inputLength(spec);
+  const data = new Float32Array(per * crops.length);
+  crops.forEach(({ image, region }, i) => {
+    const canvas = manifest.input.crop === 'square-centre' ? centredSquare(region) : stretched(region);
+    resizeNormalizeInto(image, region, canvas, spec, data, i * per);
+  });
+  const [h, w] = spec.size;
+  const c = channelCount(spec);
+  const dims = spec.layout === 'NCHW' ? [crops.length, c, h, w] : [crops.length, h, w, c];
+  return { data, dims };
 }

@@ -9,11 +9,11 @@ import {
   type ModelManifest,
   modelManifestSchema,
   readManifestJson,
-  sha256Hex,
   testTimeOptions,
   validateManifest,
 } from './manifest.ts';
 import { DEFAULT_LANDMARKS_MANIFEST } from './model-paths.ts';
+import { sha256Bytes } from './sha256.ts';
 
 /**
  * Expression models as fever runs them: one network (a plain manifest), or a composite of member
@@ -251,7 +251,7 @@ async function loadComposite(raw: unknown, path: string): Promise<ExpressionMode
     dims: m.embeddingDims!,
     input: m.input,
   }));
-  const sha256 = sha256Hex(
+  const sha256 = sha256Bytes(
     new TextEncoder().encode(
       JSON.stringify({
         members: described,
@@ -299,7 +299,7 @@ async function loadHead(
       },
     );
   });
-  const actual = sha256Hex(bytes);
+  const actual = sha256Bytes(bytes);
   if (actual !== head.sha256) {
     throw new ModelError(
       'MODEL_CHECKSUM_MISMATCH',

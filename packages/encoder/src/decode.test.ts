@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +8,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { FeverError, InputError, TransientError } from '@fever/errors';
 import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_PIXELS, decodeImage, ImageDecodeError, type RgbImage } from './decode.ts';
+import { DEFAULT_MAX_PIXELS, decodeImage, ImageDecodeError, type RgbImage, readImageFile } from './decode.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
@@ -377,5 +378,36 @@ describe('decodeImage: bad input gets a typed error naming the file', () => {
     expect(err).toBeInstanceOf(FeverError);
     expect(err).not.toBeInstanceOf(TransientError);
     expect(err.cause).toBeInstanceOf(Error);
+  });
+});
+
+describe('readImageFile: the one reader of image files', () => {
+  it('reads a file whole, and refuses one over maxBytes before reading it', async () => {
+    const bytes = readFileSync(samplePath);
+    expect(Buffer.from(await readImageFile(samplePath)).equals(bytes)).toBe(true);
+    expect(Buffer.from(await readImageFile(samplePath, { maxBytes: bytes.length })).equals(bytes)).toBe(true);
+    const err = await expectDecodeError(
+      readImageFile(samplePath, { maxBytes: bytes.length - 1, name: 'photo.jpg' }),
+      'IMAGE_TOO_LARGE',
+      'photo.jpg',
+    );
+    expect(err.message).toContain(`${bytes.length} bytes, over the ${bytes.length - 1}-byte limit`);
+  });
+
+  it('opens through a given open(), whose own refusal passes through unchanged', async () => {
+    const refusal = new InputError('LINK_OUTSIDE_SOURCE', 'not under the folder');
+    await expect(
+      readImageFile(samplePath, {
+        open: () => {
+          throw refusal;
+        },
+      }),
+    ).rejects.toBe(refusal);
+    const missing = join(dir, 'gone.jpg');
+    await expectDecodeError(
+      readImageFile(samplePath, { open: (p) => open(`${p}.nope`), name: missing }),
+      'IMAGE_NOT_FOUND',
+      missing,
+    );
   });
 });

@@ -74,7 +74,8 @@ const ACCEPTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif'])
 
 // Transient system limits: the file is fine, this process just could not read it now. These must not
 // become an InputError, or a bulk run that hits the open-file limit would mark good images as broken.
-const TRANSIENT_IO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'ENOMEM', 'ETIMEDOUT', 'EINTR']);
+// EIO too: on network file systems it is how a server hiccup shows.
+const TRANSIENT_IO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'ENOMEM', 'ETIMEDOUT', 'EINTR', 'EIO']);
 
 // libvips' operation cache only pays off when the same image is processed again; a server decodes each
 // image once, so the cache would just hold memory (50 MB) and open files (20). Threads: sharp uses one
@@ -96,10 +97,8 @@ export async function decodeImage(
     throw new RangeError(`maxPixels must be a positive integer, got ${maxPixels}`);
   }
   const name = options.name ?? (typeof input === 'string' ? input : '<bytes>');
-  const bytes =
-    typeof input === 'string'
-      ? await readImageFile(input, name)
-      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const encoded = typeof input === 'string' ? await readImageFile(input, { name }) : input;
+  const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   if (bytes.byteLength === 0) {
     throw new ImageDecodeError('IMAGE_EMPTY', name, `Image "${name}" is empty (0 bytes)`);
   }
@@ -160,12 +159,29 @@ export async function decodeImage(
   };
 }
 
-async function readImageFile(path: string, name: string): Promise<Buffer> {
+export interface ReadImageOptions {
+  /** How the file is named in error messages; defaults to the path. */
+  name?: string;
+  /** Refuse a file larger than this many bytes (IMAGE_TOO_LARGE) before reading it. */
+  maxBytes?: number;
+  /** Opens the file (default: read-only, without waiting on a FIFO); may refuse it with a FeverError. */
+  open?: (path: string) => Promise<fs.FileHandle>;
+}
+
+/**
+ * The bytes of an image file, read whole, with the decoder's error codes for what can go wrong:
+ * IMAGE_NOT_FOUND, IMAGE_UNREADABLE (not a regular file, no permission), IMAGE_TOO_LARGE;
+ * TransientError IMAGE_IO_TRANSIENT when the OS refused the read for a reason a retry may fix.
+ * Every reader of image files (decodeImage, the indexer) goes through here.
+ */
+export async function readImageFile(path: string, options: ReadImageOptions = {}): Promise<Uint8Array> {
+  const name = options.name ?? path;
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO would otherwise wait forever for a writer; regular files ignore it.
-    handle = await fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    handle = await (options.open ?? openReadOnly)(path);
   } catch (err) {
+    if (err instanceof FeverError) throw err;
     throw ioError(err, name);
   }
   try {
@@ -173,17 +189,26 @@ async function readImageFile(path: string, name: string): Promise<Buffer> {
     if (!stat.isFile()) {
       throw new ImageDecodeError('IMAGE_UNREADABLE', name, `Image "${name}" is not a regular file`);
     }
-    if (stat.size === 0) {
-      throw new ImageDecodeError('IMAGE_EMPTY', name, `Image "${name}" is empty (0 bytes)`);
+    if (options.maxBytes !== undefined && stat.size > options.maxBytes) {
+      throw new ImageDecodeError(
+        'IMAGE_TOO_LARGE',
+        name,
+        `Image "${name}" is ${stat.size} bytes, over the ${options.maxBytes}-byte limit`,
+      );
     }
     // Read once into memory: header check and decode then see the very same bytes.
-    return await handle.readFile();
+    const bytes = await handle.readFile();
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
     if (err instanceof FeverError) throw err;
     throw ioError(err, name);
   } finally {
     await handle.close();
   }
+}
+
+function openReadOnly(path: string): Promise<fs.FileHandle> {
+  return fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
 }
 
 function ioError(err: unknown, name: string): FeverError {

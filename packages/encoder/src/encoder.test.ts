@@ -5,9 +5,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
-import { sha256Hex } from './manifest.ts';
 import { DEFAULT_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { attr, GraphBuilder } from './onnx/graph.ts';
+import { sha256Bytes } from './sha256.ts';
 import { samplePhotos } from './testing/paths.ts';
 
 const quiet = { info() {}, warn() {} };
@@ -109,7 +109,7 @@ describe('model manifests', () => {
       version: '1',
       task: 'expression',
       file: 'user.onnx',
-      sha256: sha256Hex(onnx),
+      sha256: sha256Bytes(onnx),
       input: {
         name: 'pixels',
         size: [16, 16],

@@ -35,7 +35,9 @@ export {
   type DecodeOptions,
   decodeImage,
   ImageDecodeError,
+  type ReadImageOptions,
   type RgbImage,
+  readImageFile,
 } from './decode.ts';
 export { type Box, type Detection, type DetectorOptions, iou } from './detector.ts';
 export { Encoder, type EncoderLogger, type EncoderOptions, type Face } from './encoder.ts';
@@ -48,7 +50,6 @@ export {
   loadModel,
   type ModelManifest,
   modelManifestSchema,
-  sha256Hex,
   validateManifest,
 } from './manifest.ts';
 export {
@@ -63,4 +64,4 @@ export {
 export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
 export { expressionInput, type FaceCrop } from './preprocess.ts';
 export { cudaProviderInstalled, type Device, type ExecutionProvider } from './session.ts';
-export { sha256File } from './sha256.ts';
+export { sha256Bytes, sha256File } from './sha256.ts';

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from './errors.ts';
+import { sha256Bytes } from './sha256.ts';
 
 /**
  * What an expression model does to a face before and after its network(s), each switchable so it
@@ -86,10 +86,6 @@ export interface LoadedModel {
   /** Absolute path of the manifest file. */
   manifestPath: string;
   bytes: Uint8Array;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function validateManifest(raw: unknown, where: string): ModelManifest {
@@ -194,7 +190,7 @@ async function loadNetwork(manifest: ModelManifest, path: string): Promise<Loade
       { cause: err },
     );
   }
-  const actual = sha256Hex(bytes);
+  const actual = sha256Bytes(bytes);
   if (actual !== manifest.sha256) {
     throw new ModelError(
       'MODEL_CHECKSUM_MISMATCH',

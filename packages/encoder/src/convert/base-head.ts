@@ -1,7 +1,8 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { loadExpressionModel } from '../composite.ts';
 import { ModelError } from '../errors.ts';
-import { isCompositeManifest, readManifestJson, sha256Hex } from '../manifest.ts';
+import { isCompositeManifest, readManifestJson } from '../manifest.ts';
+import { sha256Bytes } from '../sha256.ts';
 import { embeddingHeadGraph, type HeadLayer } from './networks.ts';
 import { type ConvertedModel, writeFilesIfChanged } from './write-model.ts';
 
@@ -61,7 +62,7 @@ export async function composeBaseHead(
   const manifest = {
     ...composite,
     id,
-    head: { file: 'head.onnx', sha256: sha256Hex(onnx), dims: layers.at(-1)!.outputs },
+    head: { file: 'head.onnx', sha256: sha256Bytes(onnx), dims: layers.at(-1)!.outputs },
     source: `learned head (${[inputs, ...layers.map((l) => l.outputs)].join(' → ')}) over ${base.manifest.id}@${base.manifest.version}`,
   };
   const written = await writeFilesIfChanged(dir, [

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelManifest } from '../manifest.ts';
-import { sha256Hex } from '../manifest.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
+import { sha256Bytes } from '../sha256.ts';
 import { faceRecognitionGraph, RECOGNITION_INPUT_SIZE } from './face-recognition.ts';
 import { WeightSource } from './layers.ts';
 import {
@@ -174,7 +174,7 @@ export async function convertFaceApiModels(outDir: string): Promise<ConvertedMod
       id: target.id,
       version,
       file: 'model.onnx',
-      sha256: sha256Hex(onnx),
+      sha256: sha256Bytes(onnx),
       ...target.manifest(version),
       license: 'MIT (weights: @vladmandic/face-api)',
       source: `@vladmandic/face-api@${face.version}/model/${target.weights}`,
@@ -211,7 +211,7 @@ export async function composeHeadModel(
     id,
     version,
     file: 'model.onnx',
-    sha256: sha256Hex(onnx),
+    sha256: sha256Bytes(onnx),
     ...target.manifest(version),
     embeddingDims: head.layers.at(-1)?.outputs ?? HEAD_INPUT_DIMS[trunkFeaturesOf(head)],
     license: 'MIT (trunk weights: @vladmandic/face-api; head: fever)',
@@ -248,7 +248,7 @@ export async function expressionTrunkPrefixModel(
     id: `face-api-expression-until-${last}`,
     version,
     file: 'model.onnx',
-    sha256: sha256Hex(onnx),
+    sha256: sha256Bytes(onnx),
     ...base,
     outputs: { embedding: 'map' },
     embeddingDims: side * side * channels,

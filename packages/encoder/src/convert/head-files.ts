@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from '../errors.ts';
-import { sha256Hex } from '../manifest.ts';
+import { sha256Bytes } from '../sha256.ts';
 import { type ExpressionHead, HEAD_INPUT_DIMS } from './networks.ts';
 
 /**
@@ -74,7 +74,7 @@ export async function readHeadFiles(dir: string): Promise<LoadedHead> {
     );
   }
   const bytes = await readFile(join(dir, file.weights.file));
-  if (sha256Hex(bytes) !== file.weights.sha256) {
+  if (sha256Bytes(bytes) !== file.weights.sha256) {
     throw new ModelError(
       'MODEL_CHECKSUM_MISMATCH',
       `head weights ${join(dir, file.weights.file)} do not match the sha256 in ${where}`,
@@ -136,7 +136,7 @@ export async function writeHeadFiles(
       : {}),
     layers: head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })),
     ...(head.trunk?.length ? { trunk: head.trunk.map(({ name, shape }) => ({ name, shape })) } : {}),
-    weights: { file: 'head.bin', sha256: sha256Hex(bytes) },
+    weights: { file: 'head.bin', sha256: sha256Bytes(bytes) },
     ...(training ? { training } : {}),
   };
   await mkdir(dir, { recursive: true });

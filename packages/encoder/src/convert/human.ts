@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type ModelManifest, sha256Hex } from '../manifest.ts';
+import type { ModelManifest } from '../manifest.ts';
 import { attr, GraphBuilder } from '../onnx/graph.ts';
+import { sha256Bytes } from '../sha256.ts';
 import { EXPRESSION_LABELS } from './face-api.ts';
 import { dataInputs, importTfjsGraph, readTfjsGraphModel, type TfjsGraphModel } from './tfjs-graph.ts';
 import { type ConvertedModel, sourceDigests, writeModel } from './write-model.ts';
@@ -119,7 +120,7 @@ export async function convertHumanModels(outDir: string): Promise<ConvertedModel
     id: HUMAN_EMOTION_ID,
     version,
     file: 'model.onnx',
-    sha256: sha256Hex(onnx),
+    sha256: sha256Bytes(onnx),
     ...emotionManifest(human.version),
     sources: await sourceDigests(human.dir, `@vladmandic/human@${human.version}/models`, [
       'emotion.json',

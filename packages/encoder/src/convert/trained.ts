@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type ModelManifest, sha256Hex } from '../manifest.ts';
+import type { ModelManifest } from '../manifest.ts';
+import { sha256Bytes } from '../sha256.ts';
 import { EXPRESSION_LABELS, faceCrop } from './face-api.ts';
 import { WeightSource } from './layers.ts';
 import { faceExpressionGraph } from './networks.ts';
@@ -38,9 +39,9 @@ export async function convertTrainedModels(dir: string, outDir: string): Promise
     const recordPath = join(folder, 'training.json');
     const record = trainingRecordSchema.parse(JSON.parse(await readFile(recordPath, 'utf8')));
     const bin = await readFile(join(folder, record.weights.bin));
-    if (sha256Hex(bin) !== record.weights.sha256) {
+    if (sha256Bytes(bin) !== record.weights.sha256) {
       throw new Error(
-        `${recordPath}: ${record.weights.bin} has sha256 ${sha256Hex(bin)}, not ${record.weights.sha256}`,
+        `${recordPath}: ${record.weights.bin} has sha256 ${sha256Bytes(bin)}, not ${record.weights.sha256}`,
       );
     }
     const version = `w.${record.weights.sha256.slice(0, 12)}`;
@@ -55,7 +56,7 @@ export async function convertTrainedModels(dir: string, outDir: string): Promise
       id: record.id,
       version,
       file: 'model.onnx',
-      sha256: sha256Hex(onnx),
+      sha256: sha256Bytes(onnx),
       task: 'expression',
       input: faceCrop(record.input.size),
       outputs: { embedding: 'embedding', probs: 'probs' },

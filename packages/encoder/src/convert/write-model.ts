@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ModelManifest, sha256Hex } from '../manifest.ts';
+import type { ModelManifest } from '../manifest.ts';
+import { sha256Bytes } from '../sha256.ts';
 
 export interface ConvertedModel {
   id: string;
@@ -20,7 +21,7 @@ export async function sourceDigests(
   return Promise.all(
     files.map(async (file) => ({
       path: `${label}/${file}`,
-      sha256: sha256Hex(await readFile(join(dir, file))),
+      sha256: sha256Bytes(await readFile(join(dir, file))),
     })),
   );
 }

@@ -1,6 +1,6 @@
 export { createCollection, type DeletedCollection, deleteCollection } from './collections.ts';
 export * from './indexing/index.ts';
-export { createLogger, type Logger } from './logger.ts';
+export { createLogger, type Logger, type LogSettings } from './logger.ts';
 export {
   BATCH_BUCKETS,
   collectProcessMetrics,

@@ -17,6 +17,8 @@ export type VectorDtype = (typeof VECTOR_DTYPES)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /**
  * What each variable accepts, in words, for the generated configuration reference
@@ -148,7 +150,14 @@ export const envSchema = z.object({
       "Bearer token the API requires on every route but the health checks and the search page's " +
         'own HTML/JS/CSS (which hold no data). Unset → no auth: keep the API on localhost.',
     ),
-  FEVER_LOG_LEVEL: enumVar(LOG_LEVELS).default('info').describe('Level of the JSON logs on stderr.'),
+  FEVER_LOG_LEVEL: enumVar(LOG_LEVELS).default('info').describe('Level of the logs on stderr.'),
+  FEVER_LOG_FORMAT: enumVar(LOG_FORMATS)
+    .default('auto')
+    .describe(
+      'How logs on stderr look: `pretty` (one readable line each: time, level, message, fields), ' +
+        '`json` (one JSON object each, for log collectors), or `auto`: pretty on a terminal, JSON ' +
+        'when stderr is piped or redirected.',
+    ),
   FEVER_HOST: textVar('host name or IP address')
     .default('127.0.0.1')
     .describe("Address the API listens on, and a worker's metrics endpoint (`0.0.0.0` in a container)."),
@@ -246,6 +255,7 @@ export interface Config {
   maxPixels: number;
   apiToken: string | undefined;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   host: string;
   port: number;
   /** Port of a worker's /metrics endpoint; undefined → none, 0 → any free port. */
@@ -314,6 +324,7 @@ export function parseConfig(
     maxPixels: e.FEVER_MAX_PIXELS,
     apiToken: e.FEVER_API_TOKEN,
     logLevel: e.FEVER_LOG_LEVEL,
+    logFormat: e.FEVER_LOG_FORMAT,
     host: e.FEVER_HOST,
     port: e.FEVER_PORT,
     workerMetricsPort: e.FEVER_WORKER_METRICS_PORT,

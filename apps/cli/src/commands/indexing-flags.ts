@@ -13,11 +13,12 @@ export function intFlag(
 }
 
 /**
- * JSON logs on stderr. On a terminal the progress bar is the interface, so routine `info` lines
- * are left out there unless FEVER_LOG_LEVEL asks for more (debug/trace).
+ * Logs on stderr, as FEVER_LOG_FORMAT says. On a terminal the progress bar is the interface, so
+ * routine `info` lines are left out there unless FEVER_LOG_LEVEL asks for more (debug/trace).
  */
 export async function indexingLogger(config: Config): Promise<Logger> {
   // Loaded on use: `fever --help` and light commands do not pay for core.
   const { createLogger } = await import('@fever/core');
-  return createLogger(process.stderr.isTTY && config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const quiet = process.stderr.isTTY && config.logLevel === 'info';
+  return createLogger({ logLevel: quiet ? 'warn' : config.logLevel, logFormat: config.logFormat });
 }

@@ -23,9 +23,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
 import { samplePhotos, sharedData } from '@fever/encoder/testing';
-import { makeDistinctPhotos } from '@fever/indexer/testing';
 import { openMetadataStore } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres } from '@fever/metadata/testing';
+import { makeDistinctPhotos } from '@fever/test/harness';
 import { table, writeResults } from './report.ts';
 
 const CLI = fileURLToPath(new URL('../../apps/cli/bin/fever.js', import.meta.url));

@@ -31,7 +31,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger, openRuntime, type Runtime, SearchService } from '@fever/core';
+import { createLogger, openRuntime, SearchService, type ServingRuntime } from '@fever/core';
 import { samplePhotos } from '@fever/encoder/testing';
 import type { NewFace } from '@fever/metadata';
 import { indexPhotos } from '@fever/query-api/testing';
@@ -211,7 +211,7 @@ async function buildDataset(dataDir: string, count: number, data: Data, marker: 
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
   const t0 = performance.now();
-  const runtime: Runtime = await openRuntime(configFor(dataDir), { logger: createLogger('warn') });
+  const runtime: ServingRuntime = await openRuntime(configFor(dataDir), { logger: createLogger('warn') });
   try {
     const { metadata, vectors } = runtime;
     const model = await runtime.model();
@@ -403,7 +403,7 @@ async function inProcess(
 
 /** Mean time per stage over single queries: what the by-id and by-upload latencies are made of. */
 async function stages(
-  runtime: Runtime,
+  runtime: ServingRuntime,
   search: SearchService,
   ids: string[],
   photo: Uint8Array<ArrayBuffer>,

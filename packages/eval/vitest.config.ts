@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
 
-// The end-to-end tests spawn the CLI (onnxruntime + models) and a headless Chromium: seconds each.
+// Some tests run the real ONNX model over real images and render reports in a headless Chromium:
+// seconds each.
 export default defineConfig({ test: { testTimeout: 120_000, hookTimeout: 180_000 } });

@@ -1,14 +1,7 @@
 /**
- * @fever/indexer is the indexing worker process. The indexing service itself (startIndexRun,
- * waitForRun, stopIndexing, the stages, the runners) lives in @fever/core, so that the query API
- * and the CLI reach it without importing an app; it is re-exported here for convenience.
+ * @fever/indexer is the indexing worker process (`fever worker`): runWorker() serves the BullMQ
+ * index queues until a signal, with its metrics endpoint and a graceful close. The indexing
+ * itself (the stages, both runners, startIndexRun) lives in @fever/core, where the API and the
+ * CLI reach it too.
  */
-export {
-  type IndexRequest,
-  type ServeOptions,
-  type StartedRun,
-  serveIndexQueues,
-  startIndexRun,
-  stopIndexing,
-  waitForRun,
-} from '@fever/core';
+export { runWorker, type WorkerOptions } from './worker.ts';

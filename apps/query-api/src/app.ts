@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type Runtime, SearchService } from '@fever/core';
+import { SearchService, type ServingRuntime } from '@fever/core';
 import { FeverError } from '@fever/errors';
 import * as api from '@fever/schema';
 import { type Context, Hono } from 'hono';
@@ -61,7 +61,7 @@ const NAMED: NamedSchemas = {
  * The query API and its page as one Hono app over an open runtime. The caller owns the runtime
  * (and closes it); `startServer` puts the app on a port.
  */
-export function createApp(runtime: Runtime, options: AppOptions = {}): FeverApp {
+export function createApp(runtime: ServingRuntime, options: AppOptions = {}): FeverApp {
   const { config } = runtime;
   const ctx: ApiContext = {
     runtime,

@@ -1,4 +1,4 @@
-import type { Runtime, SearchService } from '@fever/core';
+import type { SearchService, ServingRuntime } from '@fever/core';
 import type { Logger } from 'pino';
 import type { ApiMetrics } from './metrics.ts';
 import type { DerivedImageCache } from './thumbnails.ts';
@@ -14,7 +14,7 @@ export interface AppEnv {
 
 /** Starts an index run: the indexer's `startIndexRun` from @fever/core unless a test injects one. */
 export type StartIndexRun = (
-  runtime: Runtime,
+  runtime: ServingRuntime,
   options: {
     source: string;
     collection: string;
@@ -46,7 +46,7 @@ export interface AppOptions {
 
 /** Everything the route modules share. */
 export interface ApiContext {
-  runtime: Runtime;
+  runtime: ServingRuntime;
   search: SearchService;
   metrics: ApiMetrics;
   images: DerivedImageCache;

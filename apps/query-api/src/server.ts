@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openRuntime, type Runtime, stopIndexing } from '@fever/core';
+import { openRuntime, type ServingRuntime, stopIndexing } from '@fever/core';
 import type { Config } from '@fever/schema';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp, type FeverApp } from './app.ts';
@@ -22,7 +22,7 @@ export interface RunningServer {
 
 /** Puts the app for `runtime` on host:port. */
 export async function startServer(
-  runtime: Runtime,
+  runtime: ServingRuntime,
   listen: { host: string; port: number },
   options: AppOptions = {},
 ): Promise<RunningServer> {

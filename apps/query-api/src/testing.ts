@@ -3,13 +3,12 @@
  * through the repositories exactly as the indexer writes it (images, faces, vectors), in a
  * throw-away FEVER_DATA_DIR (embedded mode) or a throw-away Postgres database.
  */
-import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { createLogger, openRuntime, type Runtime } from '@fever/core';
-import { decodeImage } from '@fever/encoder';
+import { createLogger, openRuntime, type ServingRuntime } from '@fever/core';
+import { decodeImage, sha256Bytes } from '@fever/encoder';
 import { samplePhotos } from '@fever/encoder/testing';
 import type { NewFace } from '@fever/metadata';
 import { facePointId, parseConfig } from '@fever/schema';
@@ -28,7 +27,7 @@ export interface IndexedFace {
 export const FIXTURE_COLLECTIONS: Record<string, number[]> = { family: [1, 2, 3], travel: [4, 5] };
 
 export interface Fixture {
-  runtime: Runtime;
+  runtime: ServingRuntime;
   dataDir: string;
   photos: string[];
   faces: IndexedFace[];
@@ -90,7 +89,7 @@ export async function buildFixtureTemplate(dir: string): Promise<void> {
 
 /** Indexes photos (numbered from 1) into collections, creating them; returns the faces written. */
 export async function indexPhotos(
-  runtime: Runtime,
+  runtime: ServingRuntime,
   photos: string[],
   layout: Record<string, number[]>,
 ): Promise<IndexedFace[]> {
@@ -104,7 +103,7 @@ export async function indexPhotos(
     for (const n of numbers) {
       const path = photos[n - 1]!;
       const bytes = await readFile(path);
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const sha256 = sha256Bytes(bytes);
       const { image } = await metadata.images.upsert({
         collectionId: collection.id,
         sha256,

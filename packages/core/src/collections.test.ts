@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteCollection } from './collections.ts';
 import { startIndexRun, waitForRun } from './indexing/index.ts';
 import { createLogger } from './logger.ts';
-import { openRuntime, type Runtime } from './runtime.ts';
+import { openRuntime, type Runtime, type ServingRuntime } from './runtime.ts';
 
 const CRASHER = fileURLToPath(new URL('./delete-crash.fixture.ts', import.meta.url));
 const PHOTOS = 3;
@@ -29,7 +29,7 @@ async function index(runtime: Runtime, collection: string) {
 }
 
 /** What is left of `name`: listed or not, its images, faces and vectors. */
-async function remains(runtime: Runtime, name: string, id: number) {
+async function remains(runtime: ServingRuntime, name: string, id: number) {
   const model = await runtime.model();
   return {
     listed: (await runtime.metadata.collections.list()).some((c) => c.name === name),

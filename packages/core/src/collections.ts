@@ -1,7 +1,7 @@
 import { NotFoundError } from '@fever/errors';
 import type { Collection } from '@fever/metadata';
 import { modelCollectionName } from '@fever/vectors';
-import type { Runtime } from './runtime.ts';
+import type { Runtime, ServingRuntime } from './runtime.ts';
 
 /** Creates an image collection (InputError COLLECTION_EXISTS, 409, when the name is taken). */
 export async function createCollection(
@@ -26,7 +26,7 @@ export interface DeletedCollection {
  * fever next opens (or by deleting it again). NotFoundError COLLECTION_NOT_FOUND when it does not
  * exist.
  */
-export async function deleteCollection(runtime: Runtime, name: string): Promise<DeletedCollection> {
+export async function deleteCollection(runtime: ServingRuntime, name: string): Promise<DeletedCollection> {
   const { metadata } = runtime;
   const collection = await metadata.collections.markDeleting(name);
   if (!collection) throw new NotFoundError('COLLECTION_NOT_FOUND', `collection '${name}' does not exist`);
@@ -39,7 +39,9 @@ export async function deleteCollection(runtime: Runtime, name: string): Promise<
 }
 
 /** Finishes the deletes that a crash interrupted (collections marked but still there). */
-export async function finishInterruptedDeletes(runtime: Pick<Runtime, 'metadata' | 'vectors' | 'logger'>) {
+export async function finishInterruptedDeletes(
+  runtime: Pick<ServingRuntime, 'metadata' | 'vectors' | 'logger'>,
+) {
   for (const collection of await runtime.metadata.collections.listDeleting()) {
     await finishDelete(runtime, collection.name);
     runtime.logger.warn(
@@ -49,7 +51,10 @@ export async function finishInterruptedDeletes(runtime: Pick<Runtime, 'metadata'
   }
 }
 
-async function finishDelete(runtime: Pick<Runtime, 'metadata' | 'vectors'>, name: string): Promise<void> {
+async function finishDelete(
+  runtime: Pick<ServingRuntime, 'metadata' | 'vectors'>,
+  name: string,
+): Promise<void> {
   const { metadata, vectors } = runtime;
   const sweep = async () => {
     for (const model of await metadata.models.list()) {

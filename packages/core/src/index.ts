@@ -9,7 +9,14 @@ export {
   type MetricsServer,
   serveMetrics,
 } from './metrics.ts';
-export { type ModelContext, openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+export { ensureVectorCollection, type ModelContext, modelContext } from './models.ts';
+export {
+  openRuntime,
+  type Runtime,
+  type RuntimeOptions,
+  type ServingRuntime,
+  vectorStoreConfig,
+} from './runtime.ts';
 export {
   type ImageSearchResult,
   type SearchParams,

@@ -1,49 +1,58 @@
+/**
+ * The one composition of a fever process: the config, a logger, the metadata store, the vector
+ * store (as the process needs it), the encoder (loaded on first use) and the indexing metrics.
+ * The API, `fever search`, `fever index` and the workers all open one with openRuntime().
+ */
 import { join } from 'node:path';
-import { Encoder, type EncoderOptions } from '@fever/encoder';
+import type { Encoder, EncoderOptions } from '@fever/encoder';
+import { TransientError } from '@fever/errors';
 import { type MetadataStore, metadataOptionsFromConfig, openMetadataStore } from '@fever/metadata';
 import { type Config, type RuntimeMode, redactConfig, runtimeMode } from '@fever/schema';
-import {
-  modelAliasName,
-  modelCollectionName,
-  openVectorStore,
-  type VectorStore,
-  type VectorStoreConfig,
-} from '@fever/vectors';
+import { openVectorStore, type VectorStore, type VectorStoreConfig } from '@fever/vectors';
 import { IndexMetrics } from './indexing/metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { ensureVectorCollection, lazyEncoder, type ModelContext, registerModel } from './models.ts';
 import { recoverInterrupted } from './recovery.ts';
-
-/** The model every stored vector of this process is tagged with, and where its vectors live. */
-export interface ModelContext {
-  id: string;
-  version: string;
-  dims: number;
-  labels: string[];
-  /** The vector collection of this model version. */
-  vectorCollection: string;
-  /** The alias searches go through; it moves to a new version when a re-index completes. */
-  alias: string;
-}
 
 export interface Runtime {
   readonly config: Config;
   readonly mode: RuntimeMode;
   readonly logger: Logger;
   readonly metadata: MetadataStore;
-  readonly vectors: VectorStore;
-  /** The encoder, created on first use (it loads two ONNX models). */
+  /** The vector store, where this process holds it (see RuntimeOptions.vectors). */
+  readonly vectors: VectorStore | undefined;
+  /**
+   * Opens the vector store if this runtime has none yet and it is free now (another process may
+   * hold the embedded one). True when it is open afterwards; always false with `vectors: 'none'`.
+   */
+  acquireVectors(): Promise<boolean>;
+  /** The encoder, created on first use (it loads its ONNX models). */
   encoder(): Promise<Encoder>;
-  /** The expression model in use, registered in metadata, its vector collection ensured. */
+  /**
+   * The expression model of this process's encoder, registered in metadata (and, where this
+   * process holds the vector store, its vector collection ensured).
+   */
   model(): Promise<ModelContext>;
-  /** Indexing metrics of the runs this process works on (the API adds them to its /metrics). */
+  /** Indexing metrics of the runs this process works on (an app registers them in its registry). */
   readonly metrics: IndexMetrics;
   close(): Promise<void>;
+}
+
+/** A runtime that holds the vector store: what serves searches. */
+export interface ServingRuntime extends Runtime {
+  readonly vectors: VectorStore;
 }
 
 export interface RuntimeOptions {
   logger?: Logger;
   /** Encoder settings beyond the config (CLI flags). */
   encoder?: Partial<EncoderOptions>;
+  /**
+   * `open` (default): open the vector store, failing if it cannot be. `try`: open it if it is
+   * free (an embedded store held by another process is left to that process). `none`: never (a
+   * process that only discovers and embeds, or starts runs for workers).
+   */
+  vectors?: 'open' | 'try' | 'none';
   /** Default: new metrics, in no registry until an app registers them. */
   metrics?: IndexMetrics;
 }
@@ -66,72 +75,29 @@ export function vectorStoreConfig(config: Config): VectorStoreConfig {
       };
 }
 
-/** The encoder, created on first call (it loads its ONNX models) and shared afterwards. */
-export function lazyEncoder(
-  config: Config,
-  logger: Logger,
-  overrides: Partial<EncoderOptions> = {},
-): { get(): Promise<Encoder>; close(): Promise<void> } {
-  let encoder: Promise<Encoder> | undefined;
-  return {
-    get() {
-      encoder ??= Encoder.create({
-        device: config.device,
-        threads: config.threads ?? 0,
-        expressionModel: config.modelManifest,
-        detectorModel: config.detector,
-        logger: {
-          info: (fields, message) => logger.info(fields, message),
-          warn: (fields, message) => logger.warn(fields, message),
-        },
-        ...overrides,
-      });
-      return encoder;
-    },
-    async close() {
-      const enc = encoder ? await encoder.catch(() => undefined) : undefined;
-      await enc?.close();
-    },
-  };
-}
-
-/** Registers the encoder's expression model in metadata and names its vector collection and alias. */
-export async function registerModel(metadata: MetadataStore, encoder: Encoder): Promise<ModelContext> {
-  const m = encoder.model;
-  const context: ModelContext = {
-    id: m.id,
-    version: m.version,
-    dims: m.embeddingDims ?? 0,
-    labels: m.labels ?? [],
-    vectorCollection: modelCollectionName(m.id, m.version),
-    alias: modelAliasName(m.id),
-  };
-  await metadata.models.register({
-    id: m.id,
-    version: m.version,
-    dims: context.dims,
-    labels: context.labels,
-    fileSha256: m.sha256,
-    manifest: m as unknown as Record<string, unknown>,
-  });
-  return context;
-}
-
 /**
  * Opens what a fever process needs, in the mode the config names (embedded by default:
  * PGlite + on-disk vectors under FEVER_DATA_DIR; Postgres/Qdrant when their URLs are set).
  */
+export async function openRuntime(
+  config: Config,
+  options?: RuntimeOptions & { vectors?: 'open' },
+): Promise<ServingRuntime>;
+export async function openRuntime(config: Config, options: RuntimeOptions): Promise<Runtime>;
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config);
   const mode = runtimeMode(config);
   logger.info(
     { mode, config: redactConfig(config) },
     `fever starting: metadata ${mode.metadata}, vectors ${mode.vectors}, queue ${mode.queue}`,
   );
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
-  let vectors: VectorStore;
+  const want = options.vectors ?? 'open';
+  const openVectors = () => openVectorStore(vectorStoreConfig(config));
+  let vectors: VectorStore | undefined;
   try {
-    vectors = await openVectorStore(vectorStoreConfig(config));
+    if (want === 'open') vectors = await openVectors();
+    else if (want === 'try') vectors = await openVectors().catch(ignoreLocked);
   } catch (err) {
     await metadata.close();
     throw err;
@@ -139,38 +105,48 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   try {
     await recoverInterrupted({ metadata, vectors, logger, mode });
   } catch (err) {
-    await Promise.allSettled([vectors.close(), metadata.close()]);
+    await Promise.allSettled([vectors?.close(), metadata.close()]);
     throw err;
   }
 
   const encoder = lazyEncoder(config, logger, options.encoder);
   let model: Promise<ModelContext> | undefined;
-  return {
+  const ownModel = () => {
+    model ??= encoder.get().then(async (enc) => {
+      const context = await registerModel(metadata, enc);
+      if (vectors) await ensureVectorCollection(vectors, context);
+      return context;
+    });
+    return model;
+  };
+  let closed = false;
+  const runtime: Runtime = {
     config,
     mode,
     logger,
     metadata,
-    vectors,
+    get vectors() {
+      return vectors;
+    },
+    async acquireVectors() {
+      if (vectors) return true;
+      if (closed || want === 'none') return false;
+      vectors = await openVectors().catch(ignoreLocked);
+      return vectors !== undefined;
+    },
     metrics: options.metrics ?? new IndexMetrics(),
     encoder: encoder.get,
-    model() {
-      model ??= encoder.get().then(async (enc) => {
-        const context = await registerModel(metadata, enc);
-        await vectors.ensureCollection({
-          name: context.vectorCollection,
-          dims: context.dims,
-          distance: 'cosine',
-        });
-        // The first version of a model gets the alias at once; later versions take it over
-        // only when their re-index completes (the indexer swaps it).
-        if (!(await vectors.getAlias(context.alias)))
-          await vectors.swapAlias(context.alias, context.vectorCollection);
-        return context;
-      });
-      return model;
-    },
+    model: ownModel,
     async close() {
-      await Promise.allSettled([encoder.close(), vectors.close(), metadata.close()]);
+      closed = true;
+      await Promise.allSettled([encoder.close(), vectors?.close(), metadata.close()]);
     },
   };
+  return runtime;
+}
+
+/** A vector store held by another process is not an error for a runtime that only tries. */
+function ignoreLocked(err: unknown): undefined {
+  if (err instanceof TransientError && err.code === 'VECTORS_LOCKED') return undefined;
+  throw err;
 }

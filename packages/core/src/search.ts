@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { Face as EncodedFace } from '@fever/encoder';
-import { decodeImage } from '@fever/encoder';
+import { decodeImage, sha256Bytes } from '@fever/encoder';
 import { InputError, NotFoundError } from '@fever/errors';
 import type { Face, Image } from '@fever/metadata';
 import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter, SearchTimings } from '@fever/schema';
 import type { SearchHit } from '@fever/vectors';
+import type { ModelContext } from './models.ts';
 import { RowCache } from './row-cache.ts';
-import type { ModelContext, Runtime } from './runtime.ts';
+import type { ServingRuntime } from './runtime.ts';
 
 export interface SearchParams {
   /** Neighbours per query face, 1..1000. */
@@ -41,7 +41,7 @@ export class SearchService {
   private readonly imageRows: RowCache<number, Image>;
 
   constructor(
-    private readonly runtime: Runtime,
+    private readonly runtime: ServingRuntime,
     options: SearchServiceOptions = {},
   ) {
     const ttl = options.rowCacheTtlMs ?? 60_000;
@@ -92,7 +92,7 @@ export class SearchService {
       source = 'whole-image';
     }
     const t2 = performance.now();
-    const sha = sha256(bytes);
+    const sha = sha256Bytes(bytes);
     // The example itself may be indexed: never answer it with its own faces.
     const excludeIds = await this.facesOfContent(sha, params.filter?.collections);
     const faces: QueryFaceResult[] = [];
@@ -312,8 +312,4 @@ function probsRecord(probs: ArrayLike<number> | null, labels: string[]): Record<
     });
   }
   return out;
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

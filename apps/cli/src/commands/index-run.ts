@@ -52,9 +52,10 @@ export function registerIndex(program: Command, config: () => Config): void {
       const threads = intFlag('threads', flags.threads, 0, 1024);
       const cfg = config();
       const mode = runtimeMode(cfg);
-      const { explainDriverCrashes, openIndexContext, startIndexRun, stopIndexing, waitForRun } =
-        await import('@fever/core');
-      const ctx = await openIndexContext(cfg, {
+      const { explainDriverCrashes, openRuntime, startIndexRun, stopIndexing, waitForRun } = await import(
+        '@fever/core'
+      );
+      const runtime = await openRuntime(cfg, {
         logger: await indexingLogger(cfg),
         encoder: {
           ...(flags.device ? { device: flags.device as 'auto' | 'cpu' | 'cuda' } : {}),
@@ -66,7 +67,7 @@ export function registerIndex(program: Command, config: () => Config): void {
         // Under BullMQ the workers write the vectors; this process only starts and follows the run.
         vectors: mode.queue === 'bullmq' ? 'none' : 'open',
       });
-      const unwatch = explainDriverCrashes(ctx.logger, 'run the same command again to resume the run');
+      const unwatch = explainDriverCrashes(runtime.logger, 'run the same command again to resume the run');
       const stopping = new AbortController();
       let signals = 0;
       const onSignal = () => {
@@ -81,7 +82,7 @@ export function registerIndex(program: Command, config: () => Config): void {
             ? '\nfever: no longer following the run; the workers carry on\n'
             : '\nfever: stopping: finishing the images in hand (again to exit now); run the same command to resume\n',
         );
-        if (mode.queue === 'inprocess') void stopIndexing(ctx);
+        if (mode.queue === 'inprocess') void stopIndexing(runtime);
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
@@ -93,7 +94,7 @@ export function registerIndex(program: Command, config: () => Config): void {
         printError(
           `fever: indexing ${source} into '${flags.collection}' ${where}; metadata ${mode.metadata}, vectors ${mode.vectors}`,
         );
-        const started = await startIndexRun(ctx, {
+        const started = await startIndexRun(runtime, {
           source,
           collection: flags.collection,
           mode: flags.mode as IndexMode,
@@ -108,7 +109,7 @@ export function registerIndex(program: Command, config: () => Config): void {
         const progress = new RunProgress(process.stderr);
         let hinted = false;
         const t0 = Date.now();
-        const run = await waitForRun(ctx, started.runId, {
+        const run = await waitForRun(runtime, started.runId, {
           signal: stopping.signal,
           onProgress: (r) => {
             progress.update(r);
@@ -121,18 +122,18 @@ export function registerIndex(program: Command, config: () => Config): void {
           },
         });
         progress.finish(run);
-        await stopIndexing(ctx);
-        const final = await ctx.metadata.indexRuns.require(run.id);
+        await stopIndexing(runtime);
+        const final = await runtime.metadata.indexRuns.require(run.id);
         if (flags.json) print(JSON.stringify(final, null, 2));
-        else await printSummary(ctx.metadata, final, flags.collection);
+        else await printSummary(runtime.metadata, final, flags.collection);
         if (final.status === 'failed') process.exitCode = 1;
         else if (final.status !== 'succeeded') process.exitCode = 130;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         unwatch();
-        await stopIndexing(ctx);
-        await ctx.close();
+        await stopIndexing(runtime);
+        await runtime.close();
       }
     });
 }

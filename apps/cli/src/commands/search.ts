@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { InputError, NotFoundError } from '@fever/errors';
+import { InputError } from '@fever/errors';
 import type { Config, FaceSelection } from '@fever/schema';
 import type { Command } from 'commander';
 import { print } from '../terminal.ts';
@@ -29,14 +28,8 @@ export function registerSearch(program: Command, config: () => Config): void {
       const k = intFlag('k', flags.k, 1, 1000)!;
       const face = faceSelection(flags.face);
       const cfg = config();
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(image);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw new NotFoundError('IMAGE_NOT_FOUND', `Image "${image}" not found`);
-        throw new InputError('IMAGE_UNREADABLE', `Cannot read image "${image}" (${(err as Error).message})`);
-      }
+      const { readImageFile } = await import('@fever/encoder');
+      const bytes = await readImageFile(image);
       const { openRuntime, SearchService } = await import('@fever/core');
       const runtime = await openRuntime(cfg, { logger: await indexingLogger(cfg) });
       try {

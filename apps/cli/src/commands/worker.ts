@@ -32,7 +32,10 @@ export function registerWorker(program: Command, config: () => Config): void {
         stalledInterval?: string;
         metricsPort?: string;
       }) => {
-        const { createLogger, serveIndexQueues, STAGES } = await import('@fever/core');
+        const [{ STAGES }, { runWorker }] = await Promise.all([
+          import('@fever/core'),
+          import('@fever/indexer'),
+        ]);
         const stages = flags.stages?.split(',').map((s) => s.trim());
         for (const s of stages ?? []) {
           if (!(STAGES as readonly string[]).includes(s)) {
@@ -45,8 +48,7 @@ export function registerWorker(program: Command, config: () => Config): void {
         const lockDurationMs = intFlag('lock-duration', flags.lockDuration, 1000, 3_600_000);
         const stalledIntervalMs = intFlag('stalled-interval', flags.stalledInterval, 500, 3_600_000);
         const metricsPort = intFlag('metrics-port', flags.metricsPort, 0, 65535);
-        await serveIndexQueues(cfg, {
-          logger: createLogger(cfg.logLevel, { role: 'worker' }),
+        await runWorker(cfg, {
           encoder: {
             ...(flags.device ? { device: flags.device as 'auto' | 'cpu' | 'cuda' } : {}),
             ...(threads === undefined ? {} : { threads }),

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import type { Runtime } from '@fever/core';
+import type { ServingRuntime } from '@fever/core';
 import {
   healthResponseSchema,
   type ModelListResponse,
@@ -111,7 +111,7 @@ async function check(
   }
 }
 
-export async function readiness(runtime: Runtime): Promise<ReadyResponse> {
+export async function readiness(runtime: ServingRuntime): Promise<ReadyResponse> {
   const [metadata, vectors, queue, model] = await Promise.all([
     check(async () => {
       await runtime.metadata.ping();

@@ -17,24 +17,19 @@
 import { hostname } from 'node:os';
 import type { Face as EncodedFace } from '@fever/encoder';
 import { InputError } from '@fever/errors';
+import { FINISHED_RUN_STATUSES, type RunStatus } from '@fever/schema';
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { IndexContext, OwnedIndexContext } from './context.ts';
+import type { Runtime } from '../runtime.ts';
+import { discover } from './discover.ts';
+import { embedBatch } from './embed.ts';
+import { finalizeRun, isRunDone } from './finalize.ts';
+import { loadRun } from './load-run.ts';
 import { QUEUE_STATES, type QueueDepth } from './metrics.ts';
 import { describeError, isPermanent, isTransient, sleep } from './retry.ts';
+import { type EmbedOutput, type EmbedResult, type RunParams, STAGES, type Stage } from './run.ts';
 import type { SourceEntry } from './sources.ts';
-import {
-  discover,
-  type EmbedOutput,
-  type EmbedResult,
-  embedBatch,
-  finalizeRun,
-  isRunDone,
-  loadRun,
-  type RunParams,
-  writeBatch,
-} from './stages.ts';
-import { STAGES, type Stage } from './worker.ts';
+import { writeBatch } from './write.ts';
 
 /** Jobs waiting in the embed or write queue before producers wait (per queue, all runs). */
 const HIGH_WATER = 32;
@@ -154,10 +149,10 @@ export class IndexQueues {
     readonly redis: Redis,
   ) {}
 
-  static async open(ctx: IndexContext): Promise<IndexQueues> {
-    const url = ctx.config.redisUrl;
+  static async open(runtime: Runtime): Promise<IndexQueues> {
+    const url = runtime.config.redisUrl;
     if (!url) throw new InputError('QUEUE_NOT_CONFIGURED', 'REDIS_URL is not set: BullMQ queues need Redis');
-    const prefix = `fever-${(await ctx.metadata.indexing.deploymentId()).slice(0, 8)}`;
+    const prefix = `fever-${(await runtime.metadata.indexing.deploymentId()).slice(0, 8)}`;
     const connection = { url };
     const defaultJobOptions = {
       attempts: JOB_ATTEMPTS,
@@ -169,7 +164,7 @@ export class IndexQueues {
       const queue = new Queue<T>(name, { connection, prefix, defaultJobOptions });
       // Connection errors are retried by the client; without a listener they would crash the process.
       queue.on('error', (err) =>
-        ctx.logger.debug({ queue: name, err: err.message }, 'queue connection error'),
+        runtime.logger.debug({ queue: name, err: err.message }, 'queue connection error'),
       );
       return queue;
     };
@@ -267,11 +262,11 @@ export interface IndexWorker {
 
 /** Serves the index queues in this process until close(). */
 export async function startIndexWorker(
-  ctx: IndexContext | OwnedIndexContext,
+  runtime: Runtime,
   options: IndexWorkerOptions = {},
 ): Promise<IndexWorker> {
-  const queues = await IndexQueues.open(ctx);
-  const { logger } = ctx;
+  const queues = await IndexQueues.open(runtime);
+  const { logger } = runtime;
   const wanted = new Set(options.stages ?? STAGES);
   const stopping = new AbortController();
   const workers = new Map<Stage, Worker>();
@@ -288,7 +283,7 @@ export async function startIndexWorker(
   const failRun = async (runId: string, err: unknown) => {
     const { code, message } = describeError(err);
     logger.error({ runId, code }, `index run failed: ${message}`);
-    await ctx.metadata.indexRuns
+    await runtime.metadata.indexRuns
       .finish(runId, { status: 'failed', errorCode: code, errorMessage: message })
       .catch(() => {});
     await queues.redis.del(queues.runKey(runId)).catch(() => {});
@@ -302,18 +297,18 @@ export async function startIndexWorker(
       inHand++;
       try {
         await fn(job, token);
-        ctx.metrics?.job(stage, 'completed');
+        runtime.metrics.job(stage, 'completed');
       } catch (err) {
         if (err instanceof DelayedError) {
-          ctx.metrics?.job(stage, 'handed_back');
+          runtime.metrics.job(stage, 'handed_back');
           throw err;
         }
         // BullMQ counts attemptsMade after a failure: this attempt is the last one when it fails too.
         const last = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        ctx.metrics?.job(stage, last ? 'failed' : 'retried', describeError(err).code);
+        runtime.metrics.job(stage, last ? 'failed' : 'retried', describeError(err).code);
         if (isTransient(err)) {
           const { code, message } = describeError(err);
-          await ctx.metadata.indexing
+          await runtime.metadata.indexing
             .noteError(job.data.runId, { code, message: `${stage}: ${message} (retrying)` })
             .catch(() => {});
           throw err;
@@ -331,19 +326,18 @@ export async function startIndexWorker(
 
   /** The run, unless it has finished (then its jobs are dropped). */
   const liveRun = async (runId: string) => {
-    const row = await ctx.metadata.indexRuns.get(runId);
-    if (!row || row.status === 'succeeded' || row.status === 'failed' || row.status === 'cancelled')
-      return undefined;
-    return loadRun(ctx, runId);
+    const row = await runtime.metadata.indexRuns.get(runId);
+    if (!row || isFinished(row.status)) return undefined;
+    return loadRun(runtime, runId);
   };
 
   const processors = {
     discover: guard<DiscoverData>('discover', async (job, token) => {
       const run = await liveRun(job.data.runId);
       if (!run) return;
-      await ctx.metadata.indexRuns.start(run.id);
+      await runtime.metadata.indexRuns.start(run.id);
       const { completed } = await discover(
-        ctx,
+        runtime,
         run,
         (entries) => queues.addEmbed(run.id, entries, stopping.signal),
         {
@@ -360,21 +354,21 @@ export async function startIndexWorker(
     embed: guard<EmbedData>('embed', async (job) => {
       const run = await liveRun(job.data.runId);
       if (!run) return;
-      const output = await embedBatch(ctx, run, job.data.entries.map(fromWireEntry));
+      const output = await embedBatch(runtime, run, job.data.entries.map(fromWireEntry));
       if (output.results.length > 0) await queues.addWrite(output);
     }),
     write: guard<WriteData>('write', async (job) => {
       const run = await liveRun(job.data.runId);
       if (!run) return;
       if (job.name === 'write' && job.data.results) {
-        const row = await writeBatch(ctx, run, {
+        const row = await writeBatch(runtime, run, {
           runId: run.id,
           results: job.data.results.map(fromWireResult),
           timings: job.data.timings ?? { decodeMs: 0, embedMs: 0 },
         });
         if (!isRunDone(row)) return;
       }
-      const after = await finalizeRun(ctx, run.id);
+      const after = await finalizeRun(runtime, run.id);
       if (after?.status === 'succeeded') await queues.redis.del(queues.runKey(run.id)).catch(() => {});
     }),
   };
@@ -406,13 +400,13 @@ export async function startIndexWorker(
   for (const stage of ['discover', 'embed'] as const) if (wanted.has(stage)) start(stage);
   let vectorTimer: NodeJS.Timeout | undefined;
   if (wanted.has('write')) {
-    if (ctx.vectors) start('write');
-    else if ('acquireVectors' in ctx) {
+    if (runtime.vectors) start('write');
+    else {
       logger.warn(
         'the vector store is held by another process: serving discover and embed only, and trying again every 5 s',
       );
       vectorTimer = setInterval(() => {
-        void ctx.acquireVectors().then(
+        void runtime.acquireVectors().then(
           (ok) => {
             if (!ok) return;
             clearInterval(vectorTimer);
@@ -433,7 +427,7 @@ export async function startIndexWorker(
     if (watching || stopping.signal.aborted) return;
     watching = true;
     try {
-      const runs = (await ctx.metadata.indexRuns.list({ status: 'running', limit: 100 })).filter(
+      const runs = (await runtime.metadata.indexRuns.list({ status: 'running', limit: 100 })).filter(
         (r) => (r.params as Partial<RunParams>).queue === 'bullmq',
       );
       if (runs.length === 0) {
@@ -463,7 +457,7 @@ export async function startIndexWorker(
     }
   };
   const watchdogTimer = watchdogMs > 0 ? setInterval(() => void watchdog(), watchdogMs) : undefined;
-  const unwatchQueues = ctx.metrics?.watchQueues(() => queues.depth());
+  const unwatchQueues = runtime.metrics.watchQueues(() => queues.depth());
 
   let closing: Promise<void> | undefined;
   return {
@@ -496,4 +490,8 @@ export async function startIndexWorker(
       return closing;
     },
   };
+}
+
+function isFinished(status: RunStatus): boolean {
+  return (FINISHED_RUN_STATUSES as readonly RunStatus[]).includes(status);
 }

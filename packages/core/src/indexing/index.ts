@@ -1,13 +1,10 @@
 export type { BullOptions, IndexQueues, IndexWorker, IndexWorkerOptions } from './bullmq.ts';
-export {
-  ensureVectorCollection,
-  type IndexContext,
-  type OpenIndexContextOptions,
-  type OwnedIndexContext,
-  openIndexContext,
-} from './context.ts';
+export { discover } from './discover.ts';
 export { explainDriverCrashes, isPostgresWriteCrash } from './driver-guard.ts';
+export { embedBatch } from './embed.ts';
+export { finalizeRun, isRunDone } from './finalize.ts';
 export { runInProcess } from './inprocess.ts';
+export { loadRun } from './load-run.ts';
 export {
   IndexMetrics,
   type JobOutcome,
@@ -17,12 +14,23 @@ export {
 } from './metrics.ts';
 export { describeError, isTransient, withRetry } from './retry.ts';
 export {
-  activeRuns,
   DEFAULT_BATCH,
   DEFAULT_CONCURRENCY,
+  type EmbedOutput,
+  type EmbedResult,
+  INDEX_MODES,
+  type IndexMode,
+  type RunInfo,
+  type RunParams,
+  STAGES,
+  type Stage,
+} from './run.ts';
+export {
+  activeRuns,
   type IndexRequest,
   type StartedRun,
   startIndexRun,
+  startIndexWorker,
   stopIndexing,
   type WaitOptions,
   waitForRun,
@@ -36,19 +44,5 @@ export {
   type SourceKind,
   walkSource,
 } from './sources.ts';
-export {
-  discover,
-  type EmbedOutput,
-  type EmbedResult,
-  embedBatch,
-  finalizeRun,
-  INDEX_MODES,
-  type IndexMode,
-  isRunDone,
-  loadRun,
-  type RunInfo,
-  type RunParams,
-  writeBatch,
-} from './stages.ts';
-export { type ServeOptions, STAGES, type Stage, serveIndexQueues, startIndexWorker } from './worker.ts';
+export { writeBatch } from './write.ts';
 export { memberName, nextEntry, openMemberStream, openZip } from './zip.ts';

@@ -5,12 +5,15 @@
  */
 import { processTag } from '@fever/files';
 import type { IndexRun } from '@fever/metadata';
+import type { Runtime } from '../runtime.ts';
 import { Channel } from './channel.ts';
-import type { IndexContext } from './context.ts';
+import { discover } from './discover.ts';
+import { embedBatch } from './embed.ts';
+import { finalizeRun } from './finalize.ts';
 import { describeError, withRetry } from './retry.ts';
+import type { EmbedOutput, RunInfo, Stage } from './run.ts';
 import type { SourceEntry } from './sources.ts';
-import { discover, type EmbedOutput, embedBatch, finalizeRun, type RunInfo, writeBatch } from './stages.ts';
-import type { Stage } from './worker.ts';
+import { writeBatch } from './write.ts';
 
 export interface InProcessOptions {
   /** Aborting stops discovery; what was discovered is still embedded and written (a drain). */
@@ -23,11 +26,11 @@ export interface InProcessOptions {
  * when it was stopped (run it again to resume).
  */
 export async function runInProcess(
-  ctx: IndexContext,
+  runtime: Runtime,
   run: RunInfo,
   options: InProcessOptions = {},
 ): Promise<IndexRun> {
-  const { metadata, logger, metrics } = ctx;
+  const { metadata, logger, metrics } = runtime;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -39,7 +42,7 @@ export async function runInProcess(
   let fatal: unknown;
   // The walk and each batch count as one job of their stage, as under BullMQ (where a stage's
   // retries happen inside the job here too: withRetry in the stages).
-  const failed = (stage: Stage, err: unknown) => metrics?.job(stage, 'failed', describeError(err).code);
+  const failed = (stage: Stage, err: unknown) => metrics.job(stage, 'failed', describeError(err).code);
   const fail = (err: unknown) => {
     if (fatal === undefined) fatal = err;
     stop.abort();
@@ -50,10 +53,10 @@ export async function runInProcess(
   await withRetry(() => metadata.indexRuns.start(run.id, { runner: processTag() }));
   const discovering = (async () => {
     try {
-      const { completed } = await discover(ctx, run, (entries) => toEmbed.push(entries), {
+      const { completed } = await discover(runtime, run, (entries) => toEmbed.push(entries), {
         signal: stop.signal,
       });
-      if (completed) metrics?.job('discover', 'completed');
+      if (completed) metrics.job('discover', 'completed');
     } catch (err) {
       if (fatal === undefined && !(stop.signal.aborted && isClosedChannel(err))) {
         failed('discover', err);
@@ -68,8 +71,8 @@ export async function runInProcess(
       if (fatal !== undefined) break;
       let output: EmbedOutput;
       try {
-        output = await embedBatch(ctx, run, entries);
-        metrics?.job('embed', 'completed');
+        output = await embedBatch(runtime, run, entries);
+        metrics.job('embed', 'completed');
       } catch (err) {
         if (fatal === undefined) {
           failed('embed', err);
@@ -88,8 +91,8 @@ export async function runInProcess(
     for await (const output of toWrite) {
       if (fatal !== undefined) break;
       try {
-        await writeBatch(ctx, run, output);
-        metrics?.job('write', 'completed');
+        await writeBatch(runtime, run, output);
+        metrics.job('write', 'completed');
       } catch (err) {
         failed('write', err);
         fail(err);
@@ -110,7 +113,7 @@ export async function runInProcess(
     );
   }
   const after =
-    (await finalizeRun(ctx, run.id)) ?? (await withRetry(() => metadata.indexRuns.require(run.id)));
+    (await finalizeRun(runtime, run.id)) ?? (await withRetry(() => metadata.indexRuns.require(run.id)));
   if (after.status === 'running' && !options.signal?.aborted) {
     logger.warn(
       { runId: run.id },

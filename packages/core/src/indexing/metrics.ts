@@ -8,7 +8,7 @@
 import type { EntryResult } from '@fever/metadata';
 import { Counter, Gauge, Histogram, type Metric, type Registry } from 'prom-client';
 import { BATCH_BUCKETS, LATENCY_BUCKETS } from '../metrics.ts';
-import type { Stage } from './worker.ts';
+import type { Stage } from './run.ts';
 
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];

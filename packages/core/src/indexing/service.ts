@@ -1,22 +1,24 @@
 /**
  * The indexing service: what `fever index`, `fever worker` and the query API call.
  *
- *   startIndexRun(ctx, request)  starts (or resumes) a run in the background, returns its id
- *   waitForRun(ctx, runId)       resolves when it has finished (or stopped, in this process)
- *   stopIndexing(ctx)            stops this process's indexing: discovery stops, in-flight work
- *                                drains, attached queue workers close
+ *   startIndexRun(runtime, request)  starts (or resumes) a run in the background, returns its id
+ *   waitForRun(runtime, runId)       resolves when it has finished (or stopped, in this process)
+ *   stopIndexing(runtime)            stops this process's indexing: discovery stops, in-flight
+ *                                    work drains, attached queue workers close
+ *   startIndexWorker(runtime, opts)  serves the BullMQ queues in this process until close()
  *
- * Progress lives in the metadata database: ctx.metadata.indexRuns.get(runId).
+ * Progress lives in the metadata database: runtime.metadata.indexRuns.get(runId).
  */
 import { ConfigError, type FeverError, InputError, TransientError } from '@fever/errors';
 import type { IndexRun } from '@fever/metadata';
 import { collectionNameSchema, FINISHED_RUN_STATUSES, runtimeMode } from '@fever/schema';
-import type { IndexQueues, IndexWorker } from './bullmq.ts';
-import type { IndexContext } from './context.ts';
+import type { Runtime } from '../runtime.ts';
+import type { IndexQueues, IndexWorker, IndexWorkerOptions } from './bullmq.ts';
 import { runInProcess } from './inprocess.ts';
+import { loadRun } from './load-run.ts';
 import { sleep, withRetry } from './retry.ts';
+import { DEFAULT_BATCH, DEFAULT_CONCURRENCY, INDEX_MODES, type IndexMode, type RunParams } from './run.ts';
 import { describeSource } from './sources.ts';
-import { INDEX_MODES, type IndexMode, loadRun, type RunParams } from './stages.ts';
 
 export interface IndexRequest {
   /** A directory, a .zip / .tar / .tar.gz archive, a text file of paths (one a line), or an image. */
@@ -50,19 +52,16 @@ interface LocalState {
   writer?: Promise<IndexWorker>;
 }
 
-const local = new WeakMap<IndexContext, LocalState>();
+const local = new WeakMap<Runtime, LocalState>();
 
-function state(ctx: IndexContext): LocalState {
-  let s = local.get(ctx);
+function state(runtime: Runtime): LocalState {
+  let s = local.get(runtime);
   if (!s) {
     s = { runs: new Map() };
-    local.set(ctx, s);
+    local.set(runtime, s);
   }
   return s;
 }
-
-export const DEFAULT_BATCH = 16;
-export const DEFAULT_CONCURRENCY = 2;
 
 function checkRequest(request: IndexRequest): Required<Omit<IndexRequest, 'within'>> {
   const mode = request.mode ?? 'missing';
@@ -106,9 +105,9 @@ function checkRequest(request: IndexRequest): Required<Omit<IndexRequest, 'withi
  * An unfinished run of the same collection, source, model version and mode is resumed rather
  * than started again. Throws InputError / NotFoundError for a bad request or source.
  */
-export async function startIndexRun(ctx: IndexContext, request: IndexRequest): Promise<StartedRun> {
+export async function startIndexRun(runtime: Runtime, request: IndexRequest): Promise<StartedRun> {
   const req = checkRequest(request);
-  const mode = runtimeMode(ctx.config);
+  const mode = runtimeMode(runtime.config);
   if (mode.queue === 'bullmq' && mode.metadata === 'pglite') {
     throw new ConfigError(
       'QUEUE_NEEDS_POSTGRES',
@@ -116,8 +115,8 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
     );
   }
   const source = await describeSource(req.source);
-  const model = await ctx.model();
-  const { metadata } = ctx;
+  const model = await runtime.model();
+  const { metadata } = runtime;
   const collection =
     (await metadata.collections.get(req.collection)) ??
     (await metadata.collections.create({ name: req.collection }).catch(async (err: unknown) => {
@@ -172,9 +171,9 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
     );
   // A run resumed here reads only what this request may read.
   if (!created && request.within) await metadata.indexRuns.start(run.id, { within: request.within });
-  const s = state(ctx);
+  const s = state(runtime);
   const resumed = created === undefined;
-  ctx.logger.info(
+  runtime.logger.info(
     {
       runId: run.id,
       collection: collection.name,
@@ -187,13 +186,13 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
   );
 
   if (mode.queue === 'inprocess') {
-    const info = { ...(await withRetry(() => loadRun(ctx, run.id))), concurrency: req.concurrency };
+    const info = { ...(await withRetry(() => loadRun(runtime, run.id))), concurrency: req.concurrency };
     // No await between this check and the set: two requests at once start one runner.
     if (!s.runs.has(run.id)) {
       const stop = new AbortController();
-      const done = runInProcess(ctx, info, { signal: stop.signal }).finally(() => s.runs.delete(run.id));
+      const done = runInProcess(runtime, info, { signal: stop.signal }).finally(() => s.runs.delete(run.id));
       // Failures are recorded on the run; nothing waits on this promise necessarily.
-      done.catch((err: unknown) => ctx.logger.error({ runId: run.id, err }, 'index run crashed'));
+      done.catch((err: unknown) => runtime.logger.error({ runId: run.id, err }, 'index run crashed'));
       s.runs.set(run.id, { stop, done });
     }
     return { runId: run.id, resumed, queue: 'inprocess' };
@@ -201,13 +200,13 @@ export async function startIndexRun(ctx: IndexContext, request: IndexRequest): P
 
   await metadata.indexRuns.start(run.id);
   // bullmq loads only here: processes without Redis never pay for it.
-  s.queues ??= import('./bullmq.ts').then((m) => m.IndexQueues.open(ctx));
+  s.queues ??= import('./bullmq.ts').then((m) => m.IndexQueues.open(runtime));
   const queues = await s.queues;
   await queues.startRun(run.id);
   // Only the holder of the embedded vector store can write vectors: if that is us, serve the
   // write stage here (with Qdrant the workers do).
-  if (ctx.vectors?.kind === 'embedded') {
-    s.writer ??= import('./bullmq.ts').then((m) => m.startIndexWorker(ctx, { stages: ['write'] }));
+  if (runtime.vectors?.kind === 'embedded') {
+    s.writer ??= import('./bullmq.ts').then((m) => m.startIndexWorker(runtime, { stages: ['write'] }));
     await s.writer;
   }
   return { runId: run.id, resumed, queue: 'bullmq' };
@@ -225,12 +224,12 @@ export interface WaitOptions {
  * runner has stopped (stopIndexing drains it and leaves it resumable).
  */
 export async function waitForRun(
-  ctx: IndexContext,
+  runtime: Runtime,
   runId: string,
   options: WaitOptions = {},
 ): Promise<IndexRun> {
   const interval = options.intervalMs ?? 500;
-  const mine = state(ctx).runs.get(runId);
+  const mine = state(runtime).runs.get(runId);
   let stopped = false;
   void mine?.done.then(
     () => {
@@ -242,7 +241,7 @@ export async function waitForRun(
   );
   for (;;) {
     // A dropped database connection while waiting is retried, not a reason to give up.
-    const run = await withRetry(() => ctx.metadata.indexRuns.require(runId), { attempts: 10 });
+    const run = await withRetry(() => runtime.metadata.indexRuns.require(runId), { attempts: 10 });
     options.onProgress?.(run);
     if (
       (FINISHED_RUN_STATUSES as readonly string[]).includes(run.status) ||
@@ -261,8 +260,8 @@ export async function waitForRun(
  * embedded and written, queue workers attached by startIndexRun close. Unfinished runs stay
  * `running` and resume when started again.
  */
-export async function stopIndexing(ctx: IndexContext): Promise<void> {
-  const s = state(ctx);
+export async function stopIndexing(runtime: Runtime): Promise<void> {
+  const s = state(runtime);
   for (const { stop } of s.runs.values()) stop.abort();
   await Promise.allSettled([...s.runs.values()].map((r) => r.done));
   const writer = s.writer;
@@ -274,6 +273,18 @@ export async function stopIndexing(ctx: IndexContext): Promise<void> {
 }
 
 /** Runs going on in this process (in-process runner), by id. */
-export function activeRuns(ctx: IndexContext): string[] {
-  return [...state(ctx).runs.keys()];
+export function activeRuns(runtime: Runtime): string[] {
+  return [...state(runtime).runs.keys()];
+}
+
+/**
+ * Serves the BullMQ index queues in this process until close() (see bullmq.ts). bullmq and
+ * ioredis are loaded here, on first use, so that processes without a queue never load them.
+ */
+export async function startIndexWorker(
+  runtime: Runtime,
+  options: IndexWorkerOptions = {},
+): Promise<IndexWorker> {
+  const { startIndexWorker: start } = await import('./bullmq.ts');
+  return start(runtime, options);
 }

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { FeverError } from '@fever/errors';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeTar, writeZip } from '../testing.ts';
+import { readEntryFile } from './embed.ts';
 import { describeSource, type SourceEntry, walkSource } from './sources.ts';
-import { readImageBytes } from './stages.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fever-sources-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -72,11 +72,11 @@ describe('directory sources', () => {
     );
     expect(byName).toEqual({ 'own.jpg': 'ok', 'in.jpg': 'ok', 'out.jpg': 'LINK_OUTSIDE_SOURCE' });
     // Read later (the embed stage), the same link is refused again, and one inside is read.
-    await expect(readImageBytes(join(confined, 'out.jpg'), 'out.jpg', within)).rejects.toMatchObject({
+    await expect(readEntryFile(join(confined, 'out.jpg'), 'out.jpg', within)).rejects.toMatchObject({
       code: 'LINK_OUTSIDE_SOURCE',
     });
-    expect(await readImageBytes(join(confined, 'in.jpg'), 'in.jpg', within)).toEqual(bytes('x'));
-    expect(await readImageBytes(join(confined, 'out.jpg'), 'out.jpg')).toEqual(bytes('x'));
+    expect(await readEntryFile(join(confined, 'in.jpg'), 'in.jpg', within)).toEqual(bytes('x'));
+    expect(await readEntryFile(join(confined, 'out.jpg'), 'out.jpg')).toEqual(bytes('x'));
   });
 
   it('stops early when aborted', async () => {

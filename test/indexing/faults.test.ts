@@ -11,9 +11,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   createLogger,
-  type IndexContext,
-  type OwnedIndexContext,
-  openIndexContext,
+  openRuntime,
+  type Runtime,
   startIndexRun,
   stopIndexing,
   waitForRun,
@@ -41,8 +40,8 @@ import {
   stopProcess,
   type TestEnv,
   tempDir,
-} from './testing/harness.ts';
-import { makeDistinctPhotos } from './testing/photos.ts';
+} from '../harness/harness.ts';
+import { makeDistinctPhotos } from '../harness/photos.ts';
 
 const quiet = createLogger('warn', { test: 'faults' });
 
@@ -93,14 +92,14 @@ async function done(metadata: MetadataStore, runId: string): Promise<IndexRun> {
 const progress = (r: IndexRun) => r.imagesIndexed + r.imagesSkipped + r.imagesFailed;
 
 async function waitUntil(
-  ctx: IndexContext,
+  runtime: Runtime,
   runId: string,
   pred: (r: IndexRun) => boolean,
   timeoutMs = 180_000,
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const run = await done(ctx.metadata, runId);
+    const run = await done(runtime.metadata, runId);
     if (pred(run)) return run;
     if (Date.now() > deadline)
       throw new Error(`timed out; run at ${progress(run)}/${run.imagesSeen} (${run.status})`);
@@ -138,28 +137,28 @@ async function expectExact(env: TestEnv, runId: string, files: readonly string[]
 }
 
 describe('broken input', () => {
-  let ctx: OwnedIndexContext;
+  let runtime: Runtime;
   let root: string;
   const good = samplePhotos();
   const broken = brokenImages(good[0]!);
 
   beforeAll(async () => {
     root = tempDir('broken');
-    ctx = await openIndexContext(configFor({ dataDir: join(root, 'data') }), {
+    runtime = await openRuntime(configFor({ dataDir: join(root, 'data') }), {
       logger: quiet,
       vectors: 'open',
     });
   });
   afterAll(async () => {
-    await stopIndexing(ctx);
-    await ctx.close();
+    await stopIndexing(runtime);
+    await runtime.close();
     removeQuietly(root);
   });
 
   async function index(source: string, collection: string) {
-    const { runId } = await startIndexRun(ctx, { source, collection, batch: 4 });
-    const run = await waitForRun(ctx, runId);
-    const failures = await ctx.metadata.indexing.listEntries(runId, { outcome: 'failed', limit: 1000 });
+    const { runId } = await startIndexRun(runtime, { source, collection, batch: 4 });
+    const run = await waitForRun(runtime, runId);
+    const failures = await runtime.metadata.indexing.listEntries(runId, { outcome: 'failed', limit: 1000 });
     return { run, failures };
   }
 
@@ -185,8 +184,8 @@ describe('broken input', () => {
     expect(run.imagesFailed).toBe(broken.length);
     expect(run.facesIndexed).toBeGreaterThanOrEqual(15);
     expectFailures(failures);
-    const c = await ctx.metadata.collections.require('mixed');
-    expect(await ctx.metadata.images.countByStatus(c.id)).toEqual({
+    const c = await runtime.metadata.collections.require('mixed');
+    expect(await runtime.metadata.images.countByStatus(c.id)).toEqual({
       pending: 0,
       indexed: good.length,
       failed: broken.length,
@@ -240,29 +239,29 @@ describe('process and dependency failures', () => {
     const { env } = await postgresEnv('kill', 'redis://127.0.0.1:6379');
     // Enough photos that three kills land mid-run even on an idle machine (~25 photos/s).
     const { dir, files } = await photos('kill', 120);
-    const ctx = await openIndexContext(configFor(env), { logger: quiet, vectors: 'none' });
-    cleanup.push(() => ctx.close());
-    const { runId } = await startIndexRun(ctx, { source: dir, collection: 'kill', batch: 2 });
+    const runtime = await openRuntime(configFor(env), { logger: quiet, vectors: 'none' });
+    cleanup.push(() => runtime.close());
+    const { runId } = await startIndexRun(runtime, { source: dir, collection: 'kill', batch: 2 });
     const rnd = random(Number(process.env.FEVER_TEST_SEED ?? Date.now() % 100_000));
     const killedAt: number[] = [];
     for (let k = 0; k < 3; k++) {
       const worker = await startWorker(env, ['--concurrency', '2']);
       cleanup.push(() => stopProcess(worker, 'SIGKILL'));
       // Kill while it works: after its first recorded batch, at a random moment within ~0.6 s.
-      const base = progress(await done(ctx.metadata, runId));
-      const now = await waitUntil(ctx, runId, (r) => progress(r) > base || r.status !== 'running');
+      const base = progress(await done(runtime.metadata, runId));
+      const now = await waitUntil(runtime, runId, (r) => progress(r) > base || r.status !== 'running');
       if (now.status !== 'running') break;
       await sleep(rnd() * 600);
       worker.proc.kill('SIGKILL');
       await worker.exited;
-      killedAt.push(progress(await done(ctx.metadata, runId)));
+      killedAt.push(progress(await done(runtime.metadata, runId)));
     }
     console.info(`SIGKILL after ${killedAt.join(', ')} of ${files.length} images`);
     expect(killedAt.length, 'every kill landed mid-run').toBe(3);
     expect(killedAt.at(-1)).toBeLessThan(files.length);
     const last = await startWorker(env);
     cleanup.push(() => stopProcess(last, 'SIGKILL'));
-    await waitUntil(ctx, runId, (r) => r.status !== 'running');
+    await waitUntil(runtime, runId, (r) => r.status !== 'running');
     await stopProcess(last, 'SIGTERM');
     await expectExact(env, runId, files, 'kill');
   });
@@ -275,18 +274,18 @@ describe('process and dependency failures', () => {
     const { dir, files } = await photos('redis', 60);
     const worker = await startWorker(env);
     cleanup.push(() => stopProcess(worker, 'SIGKILL'));
-    const ctx = await openIndexContext(configFor(env), { logger: quiet, vectors: 'none' });
-    cleanup.push(() => ctx.close());
-    const { runId } = await startIndexRun(ctx, { source: dir, collection: 'redis', batch: 2 });
-    const before = await waitUntil(ctx, runId, (r) => progress(r) >= 6);
+    const runtime = await openRuntime(configFor(env), { logger: quiet, vectors: 'none' });
+    cleanup.push(() => runtime.close());
+    const { runId } = await startIndexRun(runtime, { source: dir, collection: 'redis', batch: 2 });
+    const before = await waitUntil(runtime, runId, (r) => progress(r) >= 6);
     await redis.kill('SIGKILL');
     await sleep(1500);
     await redis.start();
     console.info(`Redis killed and restarted empty after ${progress(before)} of ${files.length} images`);
     expect(progress(before)).toBeLessThan(files.length);
-    await waitUntil(ctx, runId, (r) => r.status !== 'running');
+    await waitUntil(runtime, runId, (r) => r.status !== 'running');
     expect(worker.output()).toContain('re-driving it from the ledger');
-    await stopIndexing(ctx);
+    await stopIndexing(runtime);
     await stopProcess(worker, 'SIGTERM');
     await expectExact(env, runId, files, 'redis');
   });
@@ -313,14 +312,14 @@ describe('process and dependency failures', () => {
       await stopProcess(worker, 'SIGKILL');
       await supervising.catch(() => {});
     });
-    const ctx = await openIndexContext(configFor(env), { logger: quiet, vectors: 'none' });
-    cleanup.push(() => ctx.close());
-    const { runId } = await startIndexRun(ctx, { source: dir, collection: 'pgdrop', batch: 2 });
+    const runtime = await openRuntime(configFor(env), { logger: quiet, vectors: 'none' });
+    cleanup.push(() => runtime.close());
+    const { runId } = await startIndexRun(runtime, { source: dir, collection: 'pgdrop', batch: 2 });
     const admin = postgres(pgAdminUrl, { max: 1, onnotice: () => {} });
     let terminated = 0;
     try {
       for (const at of [4, 16, 30]) {
-        await waitUntil(ctx, runId, (r) => progress(r) >= at || r.status !== 'running');
+        await waitUntil(runtime, runId, (r) => progress(r) >= at || r.status !== 'running');
         const rows = await admin`
           SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
           WHERE application_name = 'fever-worker-under-test'`;
@@ -333,7 +332,7 @@ describe('process and dependency failures', () => {
       `terminated ${terminated} Postgres connections of the worker; it was restarted ${restarts} times`,
     );
     expect(terminated).toBeGreaterThan(0);
-    const run = await waitUntil(ctx, runId, (r) => r.status !== 'running');
+    const run = await waitUntil(runtime, runId, (r) => r.status !== 'running');
     expect(run.status, `${run.errorCode}: ${run.errorMessage}`).toBe('succeeded');
     stopped = true;
     await stopProcess(worker, 'SIGTERM');

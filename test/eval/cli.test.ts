@@ -5,15 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sharedData } from '@fever/encoder/testing';
+import type { FecEvalResult, RetrievalEvalResult } from '@fever/eval';
+import { chromiumAvailable, renderInChromium } from '@fever/eval/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { FecEvalResult } from './fec/result.ts';
-import type { RetrievalEvalResult } from './retrieval/result.ts';
-import { chromiumAvailable, renderInChromium } from './testing/browser.ts';
+import { CLI } from '../harness/harness.ts';
 
 // The whole path as a user runs it: the `fever` command in a child process (the CLI app is not
 // imported, only run), real CK+ images, the real ONNX model, and the report in a real browser.
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(repo, 'apps/cli/bin/fever.js');
+const repo = fileURLToPath(new URL('../../', import.meta.url));
 const artifacts = join(repo, 'test-artifacts');
 const root = sharedData('ckplus48');
 const browser = chromiumAvailable();
@@ -21,7 +20,7 @@ const browser = chromiumAvailable();
 async function fever(args: string[]) {
   const started = performance.now();
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
       env: { ...process.env, FEVER_DEVICE: 'cpu' },
       maxBuffer: 64 * 1024 * 1024,
     });

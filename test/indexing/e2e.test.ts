@@ -25,7 +25,7 @@ import {
   stopProcess,
   type TestEnv,
   tempDir,
-} from './testing/harness.ts';
+} from '../harness/harness.ts';
 
 const mux = sharedData('muxspace');
 

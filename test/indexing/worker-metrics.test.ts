@@ -12,9 +12,9 @@ import {
   createLogger,
   createMetricsRegistry,
   IndexMetrics,
-  type OwnedIndexContext,
-  openIndexContext,
+  openRuntime,
   QUEUE_STATES,
+  type Runtime,
   STAGES,
   startIndexRun,
   stopIndexing,
@@ -37,8 +37,8 @@ import {
   stopProcess,
   type TestEnv,
   tempDir,
-} from './testing/harness.ts';
-import { parsePrometheus, Scrape } from './testing/prometheus.ts';
+} from '../harness/harness.ts';
+import { parsePrometheus, Scrape } from '../harness/prometheus.ts';
 
 const quiet = createLogger('warn', { test: 'metrics' });
 const truncated = brokenImages(samplePhotos()[0]!).find((b) => b.code === 'IMAGE_TRUNCATED')!;
@@ -128,14 +128,14 @@ describe('worker metrics: fever worker on Postgres and a private Redis', () => {
   });
 
   it('counts an index run exactly: jobs per stage, images, faces, latencies; the queues end empty', async () => {
-    const ctx: OwnedIndexContext = await openIndexContext(configFor(env), { logger: quiet, vectors: 'none' });
+    const runtime: Runtime = await openRuntime(configFor(env), { logger: quiet, vectors: 'none' });
     let run: IndexRun;
     try {
-      const { runId } = await startIndexRun(ctx, { source: photos.dir, collection: 'metrics', batch: 1 });
-      run = await waitForRun(ctx, runId);
-      await stopIndexing(ctx);
+      const { runId } = await startIndexRun(runtime, { source: photos.dir, collection: 'metrics', batch: 1 });
+      run = await waitForRun(runtime, runId);
+      await stopIndexing(runtime);
     } finally {
-      await ctx.close();
+      await runtime.close();
     }
     expect(run.status, `${run.errorCode}: ${run.errorMessage}`).toBe('succeeded');
     expect(run).toMatchObject({ imagesSeen: photos.entries, imagesIndexed: 6, imagesFailed: 1 });
@@ -192,14 +192,14 @@ describe('in-process runner metrics (embedded mode)', () => {
     const root = tempDir('metrics-inprocess');
     const photos = corpus();
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const ctx = await openIndexContext(configFor({ dataDir: join(root, 'data') }), {
+    const runtime = await openRuntime(configFor({ dataDir: join(root, 'data') }), {
       logger: quiet,
       vectors: 'open',
       metrics: new IndexMetrics(registry),
     });
     try {
-      const { runId } = await startIndexRun(ctx, { source: photos.dir, collection: 'inproc', batch: 1 });
-      const run = await waitForRun(ctx, runId);
+      const { runId } = await startIndexRun(runtime, { source: photos.dir, collection: 'inproc', batch: 1 });
+      const run = await waitForRun(runtime, runId);
       expect(run.status, `${run.errorCode}: ${run.errorMessage}`).toBe('succeeded');
       const s = new Scrape(parsePrometheus(await registry.metrics()));
       // Each entry's batch embedded and written once (no finalize job: the runner finalizes itself).
@@ -208,8 +208,8 @@ describe('in-process runner metrics (embedded mode)', () => {
       // No queue here: the depth is not made up.
       expect(s.all('fever_index_queue_jobs')).toEqual([]);
     } finally {
-      await stopIndexing(ctx);
-      await ctx.close();
+      await stopIndexing(runtime);
+      await runtime.close();
       removeQuietly(root);
       removeQuietly(join(photos.dir, '..'));
     }

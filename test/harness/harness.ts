@@ -1,10 +1,9 @@
 /**
- * Test support for the indexer's end-to-end and fault tests: fever processes (the real CLI),
- * a private redis-server, throw-away Postgres databases, photo corpora and the checks that a
- * collection's metadata and vectors agree.
+ * Test support for the cross-package tests (test/) and the benchmarks (bench/): fever processes
+ * (the real CLI), a private redis-server, photo corpora and the checks that a collection's
+ * metadata and vectors agree.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   mkdirSync,
@@ -18,12 +17,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256Bytes } from '@fever/encoder';
 import type { MetadataStore } from '@fever/metadata';
 import { metadataOptionsFromConfig, openMetadataStore } from '@fever/metadata';
 import { type Config, parseConfig } from '@fever/schema';
 import { modelCollectionName, openVectorStore, type VectorStore } from '@fever/vectors';
 
-export const CLI = fileURLToPath(new URL('../../../cli/bin/fever.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../apps/cli/bin/fever.js', import.meta.url));
 
 /** Where a test's fever processes keep their state. */
 export interface TestEnv {
@@ -226,7 +226,7 @@ export function firstImages(dir: string, n: number): string[] {
 
 /** Distinct contents among files (the number of images a collection can hold). */
 export function distinctContents(files: readonly string[]): number {
-  return new Set(files.map((f) => createHash('sha256').update(readFileSync(f)).digest('hex'))).size;
+  return new Set(files.map((f) => sha256Bytes(readFileSync(f)))).size;
 }
 
 export interface CollectionState {

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
       maxPixels: 50_000_000,
       apiToken: undefined,
       logLevel: 'info',
+      logFormat: 'auto',
       host: '127.0.0.1',
       port: 8080,
       upsertBatchSize: 128,
@@ -58,10 +59,12 @@ describe('parseConfig', () => {
         FEVER_DATA_DIR: '/var/lib/fever',
         FEVER_PORT: '0',
         FEVER_VECTOR_EF_SEARCH: '256',
+        FEVER_LOG_FORMAT: 'json',
       },
       { cwd },
     );
     expect(config).toMatchObject({
+      logFormat: 'json',
       device: 'cuda',
       threads: 8,
       modelManifest: '/srv/fever/models/mine.json',

@@ -436,7 +436,7 @@ async function stages(
     });
     sum['id: ANN search']! += performance.now() - t;
     t = performance.now();
-    await cold.hydrate(hits);
+    await cold.hydrate(model, hits);
     sum['id: metadata (cold)']! += performance.now() - t;
     await search.similarTo(id, { k: K }); // fills the row cache for the face and its neighbours
     t = performance.now();

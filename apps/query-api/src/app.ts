@@ -78,7 +78,9 @@ export function createApp(runtime: ServingRuntime, options: AppOptions = {}): Fe
     },
   };
   if (options.warm) {
-    runtime.model().catch((err: unknown) => runtime.logger.error({ err }, 'model failed to load'));
+    runtime.serving
+      .use(async ({ encoder }) => encoder())
+      .catch((err: unknown) => runtime.logger.error({ err }, 'model failed to load'));
   }
 
   const app = new Hono<AppEnv>() as FeverApp;

@@ -24,3 +24,4 @@ export {
   type SearchServiceOptions,
   selectFaces,
 } from './search.ts';
+export { ModelAlias, type ServedModel } from './serving.ts';

@@ -37,8 +37,12 @@ export function modelContext(model: {
   };
 }
 
-/** Registers the encoder's expression model in metadata; its context. */
-export async function registerModel(metadata: MetadataStore, encoder: Encoder): Promise<ModelContext> {
+/** Registers the encoder's expression model, loaded from `manifestPath`, in metadata; its context. */
+export async function registerModel(
+  metadata: MetadataStore,
+  encoder: Encoder,
+  manifestPath: string,
+): Promise<ModelContext> {
   const m = encoder.model;
   const context = modelContext({
     id: m.id,
@@ -53,6 +57,7 @@ export async function registerModel(metadata: MetadataStore, encoder: Encoder): 
     labels: context.labels,
     fileSha256: m.sha256,
     manifest: m as unknown as Record<string, unknown>,
+    manifestPath,
   });
   return context;
 }

@@ -4,7 +4,7 @@
  * The API, `fever search`, `fever index` and the workers all open one with openRuntime().
  */
 import { join } from 'node:path';
-import type { Encoder, EncoderOptions } from '@fever/encoder';
+import { DEFAULT_EXPRESSION_MANIFEST, type Encoder, type EncoderOptions } from '@fever/encoder';
 import { TransientError } from '@fever/errors';
 import { type MetadataStore, metadataOptionsFromConfig, openMetadataStore } from '@fever/metadata';
 import { type Config, type RuntimeMode, redactConfig, runtimeMode } from '@fever/schema';
@@ -13,6 +13,7 @@ import { IndexMetrics } from './indexing/metrics.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ensureVectorCollection, lazyEncoder, type ModelContext, registerModel } from './models.ts';
 import { recoverInterrupted } from './recovery.ts';
+import { ModelAlias } from './serving.ts';
 
 export interface Runtime {
   readonly config: Config;
@@ -41,6 +42,11 @@ export interface Runtime {
 /** A runtime that holds the vector store: what serves searches. */
 export interface ServingRuntime extends Runtime {
   readonly vectors: VectorStore;
+  /**
+   * The model version searches answer with: the one the alias points at (see serving.ts), which
+   * may be another version than model(), this process's own.
+   */
+  readonly serving: ModelAlias;
 }
 
 export interface RuntimeOptions {
@@ -110,17 +116,29 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   }
 
   const encoder = lazyEncoder(config, logger, options.encoder);
+  const manifestPath =
+    options.encoder?.expressionModel ?? config.modelManifest ?? DEFAULT_EXPRESSION_MANIFEST;
   let model: Promise<ModelContext> | undefined;
   const ownModel = () => {
     model ??= encoder.get().then(async (enc) => {
-      const context = await registerModel(metadata, enc);
+      const context = await registerModel(metadata, enc, manifestPath);
       if (vectors) await ensureVectorCollection(vectors, context);
       return context;
     });
     return model;
   };
+  const serving =
+    vectors &&
+    new ModelAlias({
+      metadata,
+      vectors,
+      logger,
+      own: ownModel,
+      ownEncoder: encoder.get,
+      openEncoder: (path) => lazyEncoder(config, logger, { ...options.encoder, expressionModel: path }).get(),
+    });
   let closed = false;
-  const runtime: Runtime = {
+  const runtime: Runtime & { serving: ModelAlias | undefined } = {
     config,
     mode,
     logger,
@@ -137,8 +155,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     metrics: options.metrics ?? new IndexMetrics(),
     encoder: encoder.get,
     model: ownModel,
+    serving,
     async close() {
       closed = true;
+      await serving?.close().catch(() => {});
       await Promise.allSettled([encoder.close(), vectors?.close(), metadata.close()]);
     },
   };

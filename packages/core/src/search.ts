@@ -22,8 +22,9 @@ const MAX_WINDOW = 1000;
  * "Faces with an expression like this one": by example photo, by an indexed face, or by a raw
  * vector. The API and `fever search` both call this, so they answer the same.
  *
- * Vectors are searched in the collection of the running model's version: a query embedded by
- * one model version is only comparable with vectors of that version.
+ * Vectors are searched in the collection of the model version the alias points at (see
+ * serving.ts), and a query is embedded by that version's encoder: vectors of two versions are
+ * never compared.
  */
 export interface SearchServiceOptions {
   /**
@@ -66,81 +67,78 @@ export class SearchService {
     bytes: Uint8Array,
     params: SearchParams & { face?: FaceSelection; name?: string },
   ): Promise<ImageSearchResult> {
-    const model = await this.runtime.model();
-    const encoder = await this.runtime.encoder();
-    // Checked before the encoder runs: a bad k or an unknown collection costs no inference.
-    checkWindow(params);
-    await this.requireCollections(params.filter?.collections);
-    const t0 = performance.now();
-    const image = await decodeImage(bytes, {
-      maxPixels: this.runtime.config.maxPixels,
-      name: params.name ?? 'upload',
-    });
-    const t1 = performance.now();
-    const selection = params.face ?? { mode: 'largest' };
-    let selected: { face: EncodedFace; index: number }[] = [];
-    let source: QueryFaceResult['source'] = 'detected';
-    if (selection.mode !== 'whole') {
-      const [found] = await encoder.encode([image]);
-      selected = selectFaces(found!, selection);
-    }
-    // An upload in which the detector finds no face is most often a face crop: search with the
-    // whole image as the face rather than answering "no face" (the response says so).
-    if (selected.length === 0 && selection.mode !== 'index') {
-      const [whole] = await encoder.embedCrops([image]);
-      selected = [{ face: whole!, index: 0 }];
-      source = 'whole-image';
-    }
-    const t2 = performance.now();
-    const sha = sha256Bytes(bytes);
-    // The example itself may be indexed: never answer it with its own faces.
-    const excludeIds = await this.facesOfContent(sha, params.filter?.collections);
-    const faces: QueryFaceResult[] = [];
-    for (const { face, index } of selected) {
-      faces.push({
-        faceIndex: index,
-        source,
-        box: face.box,
-        detectionScore: face.score,
-        label: face.label ?? '',
-        probs: probsRecord(face.probs, model.labels),
-        results: await this.search(model, face.embedding, params, excludeIds),
+    return this.runtime.serving.use(async ({ model, encoder: loadEncoder }) => {
+      const encoder = await loadEncoder();
+      // Checked before the encoder runs: a bad k or an unknown collection costs no inference.
+      checkWindow(params);
+      await this.requireCollections(params.filter?.collections);
+      const t0 = performance.now();
+      const image = await decodeImage(bytes, {
+        maxPixels: this.runtime.config.maxPixels,
+        name: params.name ?? 'upload',
       });
-    }
-    const t3 = performance.now();
-    return {
-      model: { id: model.id, version: model.version },
-      image: { width: image.width, height: image.height, sha256: sha },
-      faces,
-      timings: { decodeMs: t1 - t0, encodeMs: t2 - t1, searchMs: t3 - t2 },
-    };
+      const t1 = performance.now();
+      const selection = params.face ?? { mode: 'largest' };
+      let selected: { face: EncodedFace; index: number }[] = [];
+      let source: QueryFaceResult['source'] = 'detected';
+      if (selection.mode !== 'whole') {
+        const [found] = await encoder.encode([image]);
+        selected = selectFaces(found!, selection);
+      }
+      // An upload in which the detector finds no face is most often a face crop: search with the
+      // whole image as the face rather than answering "no face" (the response says so).
+      if (selected.length === 0 && selection.mode !== 'index') {
+        const [whole] = await encoder.embedCrops([image]);
+        selected = [{ face: whole!, index: 0 }];
+        source = 'whole-image';
+      }
+      const t2 = performance.now();
+      const sha = sha256Bytes(bytes);
+      // The example itself may be indexed: never answer it with its own faces.
+      const excludeIds = await this.facesOfContent(sha, params.filter?.collections);
+      const faces: QueryFaceResult[] = [];
+      for (const { face, index } of selected) {
+        faces.push({
+          faceIndex: index,
+          source,
+          box: face.box,
+          detectionScore: face.score,
+          label: face.label ?? '',
+          probs: probsRecord(face.probs, model.labels),
+          results: await this.search(model, face.embedding, params, excludeIds),
+        });
+      }
+      const t3 = performance.now();
+      return {
+        model: modelRef(model),
+        image: { width: image.width, height: image.height, sha256: sha },
+        faces,
+        timings: { decodeMs: t1 - t0, encodeMs: t2 - t1, searchMs: t3 - t2 },
+      };
+    });
   }
 
-  /** One indexed face of the running model, as a result (similarity 1), or undefined. */
-  async face(faceId: string): Promise<FaceResult | undefined> {
-    const model = await this.runtime.model();
-    const [row] = await this.runtime.metadata.faces.getByIds([faceId]);
-    if (!row || row.modelId !== model.id || row.modelVersion !== model.version) return undefined;
-    const collection = await this.runtime.metadata.collections.getById(row.collectionId);
-    const [hit] = await this.hydrate([
-      {
-        id: row.id,
-        score: 1,
-        payload: {
-          collection: collection?.name ?? '',
-          imageId: String(row.imageId),
-          label: row.label,
-          score: row.detectionScore,
-          model: `${model.id}@${model.version}`,
+  /** One indexed face of the version searches use, as a result (similarity 1), or undefined. */
+  async face(faceId: string): Promise<{ model: ModelRef; face: FaceResult } | undefined> {
+    return this.runtime.serving.use(async ({ model }) => {
+      const [row] = await this.runtime.metadata.faces.getByIds([faceId]);
+      if (!row || row.modelId !== model.id || row.modelVersion !== model.version) return undefined;
+      const collection = await this.runtime.metadata.collections.getById(row.collectionId);
+      const [hit] = await this.hydrate(model, [
+        {
+          id: row.id,
+          score: 1,
+          payload: {
+            collection: collection?.name ?? '',
+            imageId: String(row.imageId),
+            label: row.label,
+            score: row.detectionScore,
+            model: `${model.id}@${model.version}`,
+          },
         },
-      },
-    ]);
-    return hit;
-  }
-
-  /** Faces like an indexed face (the face itself excluded). */
-  async byFaceId(faceId: string, params: SearchParams): Promise<FaceResult[]> {
-    return (await this.similarTo(faceId, params)).results;
+      ]);
+      return hit && { model: modelRef(model), face: hit };
+    });
   }
 
   /**
@@ -150,38 +148,43 @@ export class SearchService {
   async similarTo(
     faceId: string,
     params: SearchParams,
-  ): Promise<{ face: FaceResult; results: FaceResult[] }> {
-    const model = await this.runtime.model();
-    const offset = checkWindow(params);
-    await this.requireCollections(params.filter?.collections);
-    const [point] = await this.runtime.vectors.get(model.vectorCollection, [faceId]);
-    if (!point) throw faceNotFound(faceId, model);
-    const hits = await this.runtime.vectors.search(model.vectorCollection, point.vector, {
-      k: offset + params.k,
-      filter: params.filter,
-      excludeIds: [point.id],
+  ): Promise<{ model: ModelRef; face: FaceResult; results: FaceResult[] }> {
+    return this.runtime.serving.use(async ({ model }) => {
+      const offset = checkWindow(params);
+      await this.requireCollections(params.filter?.collections);
+      const [point] = await this.runtime.vectors.get(model.vectorCollection, [faceId]);
+      if (!point) throw faceNotFound(faceId, model);
+      const hits = await this.runtime.vectors.search(model.vectorCollection, point.vector, {
+        k: offset + params.k,
+        filter: params.filter,
+        excludeIds: [point.id],
+      });
+      const [face, ...results] = await this.hydrate(model, [
+        { id: point.id, score: 1, payload: point.payload },
+        ...hits.slice(offset),
+      ]);
+      // The vector is there but its metadata is not (deleted meanwhile): not an indexed face.
+      if (!face || face.id !== point.id) throw faceNotFound(faceId, model);
+      return { model: modelRef(model), face, results };
     });
-    const [face, ...results] = await this.hydrate([
-      { id: point.id, score: 1, payload: point.payload },
-      ...hits.slice(offset),
-    ]);
-    // The vector is there but its metadata is not (deleted meanwhile): not an indexed face.
-    if (!face || face.id !== point.id) throw faceNotFound(faceId, model);
-    return { face, results };
   }
 
-  /** Faces like a vector from the same model (dims must match). */
-  async byVector(vector: Float32Array, params: SearchParams): Promise<FaceResult[]> {
-    const model = await this.runtime.model();
-    if (vector.length !== model.dims) {
-      throw new InputError(
-        'VECTOR_DIMS_MISMATCH',
-        `vector has ${vector.length} dimensions; model ${model.id}@${model.version} has ${model.dims}`,
-      );
-    }
-    if (!vector.every(Number.isFinite))
-      throw new InputError('VECTOR_INVALID', 'vector holds a non-finite number');
-    return this.search(model, vector, params, []);
+  /** Faces like a vector from the version searches use (dims must match). */
+  async byVector(
+    vector: Float32Array,
+    params: SearchParams,
+  ): Promise<{ model: ModelRef; results: FaceResult[] }> {
+    return this.runtime.serving.use(async ({ model }) => {
+      if (vector.length !== model.dims) {
+        throw new InputError(
+          'VECTOR_DIMS_MISMATCH',
+          `vector has ${vector.length} dimensions; model ${model.id}@${model.version} has ${model.dims}`,
+        );
+      }
+      if (!vector.every(Number.isFinite))
+        throw new InputError('VECTOR_INVALID', 'vector holds a non-finite number');
+      return { model: modelRef(model), results: await this.search(model, vector, params, []) };
+    });
   }
 
   private async search(
@@ -197,17 +200,16 @@ export class SearchService {
       filter: params.filter,
       excludeIds,
     });
-    return this.hydrate(hits.slice(offset));
+    return this.hydrate(model, hits.slice(offset));
   }
 
-  /** Joins vector hits with their face and image rows, keeping the hit order. */
-  async hydrate(hits: SearchHit[]): Promise<FaceResult[]> {
+  /** Joins vector hits of `model` with their face and image rows, keeping the hit order. */
+  async hydrate(model: ModelContext, hits: SearchHit[]): Promise<FaceResult[]> {
     if (hits.length === 0) return [];
     const faceRows = await this.faceRows.getMany(hits.map((h) => h.id.toLowerCase()));
     const imageRows = await this.imageRows.getMany([
       ...new Set([...faceRows.values()].map((f) => f.imageId)),
     ]);
-    const model = await this.runtime.model();
     const results: FaceResult[] = [];
     for (const hit of hits) {
       const face = faceRows.get(hit.id.toLowerCase());
@@ -253,8 +255,18 @@ export class SearchService {
   }
 }
 
+/** A model version, as answers name it. */
+export interface ModelRef {
+  id: string;
+  version: string;
+}
+
+function modelRef(model: ModelContext): ModelRef {
+  return { id: model.id, version: model.version };
+}
+
 export interface ImageSearchResult {
-  model: { id: string; version: string };
+  model: ModelRef;
   /** The example as decoded (EXIF orientation applied): the boxes are in these pixels. */
   image: { width: number; height: number; sha256: string };
   faces: QueryFaceResult[];
@@ -288,7 +300,6 @@ export function selectFaces(
   selection: FaceSelection,
 ): { face: EncodedFace; index: number }[] {
   const indexed = faces.map((face, index) => ({ face, index }));
-  if (selection.mode === 'whole') return [];
   if (selection.mode === 'all') return indexed;
   if (selection.mode === 'index') {
     const chosen = indexed[selection.index];

@@ -364,6 +364,17 @@ function metadataContract(harness: () => Harness) {
     await expectFeverError(store.models.register({ ...model, fileSha256: sha() }), 'MODEL_CONFLICT');
     expect((await store.models.list()).some((m) => m.version === version)).toBe(true);
   });
+
+  it('keeps where a model version was last loaded from', async () => {
+    const model = { id: 'm', version: uniqueName('v'), dims: 8, labels: [] };
+    expect((await store.models.register(model)).manifestPath).toBeNull();
+    const here = await store.models.register({ ...model, manifestPath: '/models/a/manifest.json' });
+    expect(here.manifestPath).toBe('/models/a/manifest.json');
+    // A process that does not say where from leaves the path alone; one from elsewhere moves it.
+    expect((await store.models.register(model)).manifestPath).toBe('/models/a/manifest.json');
+    await store.models.register({ ...model, manifestPath: '/models/b/manifest.json' });
+    expect((await store.models.get(model.id, model.version))?.manifestPath).toBe('/models/b/manifest.json');
+  });
 }
 
 // --- PGlite on disk ---------------------------------------------------------------------------

@@ -103,6 +103,11 @@ export const models = pgTable(
     /** sha256 of the ONNX file, so one id@version can never stand for two different weights. */
     fileSha256: text('file_sha256'),
     manifest: jsonb('manifest').$type<Record<string, unknown>>(),
+    /**
+     * Where the manifest was last loaded from: a serving process loads this version from it while
+     * the model's alias points here and its own encoder is another version.
+     */
+    manifestPath: text('manifest_path'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.id, t.version], name: 'models_pk' })],

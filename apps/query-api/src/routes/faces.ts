@@ -34,9 +34,9 @@ export function faceRoutes(ctx: ApiContext): Router {
 
   const requireFace = async (c: Context<AppEnv>) => {
     const { id } = parseParams(c, faceIdParams);
-    const face = await search.face(id);
-    if (!face) throw faceNotFound(id);
-    return face;
+    const found = await search.face(id);
+    if (!found) throw faceNotFound(id);
+    return found;
   };
 
   r.add(
@@ -49,10 +49,9 @@ export function faceRoutes(ctx: ApiContext): Router {
       responses: { 200: { description: 'The face', schema: faceResponseSchema } },
     },
     async (c) => {
-      const face = await requireFace(c);
-      const model = await runtime.model();
+      const { model, face } = await requireFace(c);
       const { similarity: _s, ...rest } = withUrls([face])[0]!;
-      const body: FaceResponse = { ...rest, model: { id: model.id, version: model.version } };
+      const body: FaceResponse = { ...rest, model };
       return c.json(body);
     },
   );
@@ -72,14 +71,13 @@ export function faceRoutes(ctx: ApiContext): Router {
       const start = performance.now();
       const { id } = parseParams(c, faceIdParams);
       const q = parseQuery(c, searchQuerySchema);
-      const model = await runtime.model();
-      const { face, results } = await metrics.timeSearch('face', () =>
+      const { model, face, results } = await metrics.timeSearch('face', () =>
         search.similarTo(id, { k: q.k, offset: q.offset, filter: filterOf(q) }),
       );
       const { similarity: _s, ...rest } = withUrls([face])[0]!;
       const body: SimilarFacesResponse = {
-        model: { id: model.id, version: model.version },
-        face: { ...rest, model: { id: model.id, version: model.version } },
+        model,
+        face: { ...rest, model },
         results: withUrls(results),
         k: q.k,
         offset: q.offset,
@@ -104,7 +102,7 @@ export function faceRoutes(ctx: ApiContext): Router {
       },
     },
     async (c) => {
-      const face = await requireFace(c);
+      const { face } = await requireFace(c);
       const { size } = parseQuery(c, thumbnailQuery);
       const etag = `"${face.id}-${size}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });

@@ -67,11 +67,11 @@ export function healthRoutes(ctx: ApiContext): Router {
       method: 'get',
       path: '/models',
       tag: 'operations',
-      summary: 'Registered expression models; `active` is the one searches use',
+      summary: 'Registered expression models; `active` is the one searches use (the one its alias points at)',
       responses: { 200: { description: 'Models', schema: modelListResponseSchema } },
     },
     async (c) => {
-      const active = await runtime.model();
+      const active = await runtime.serving.model();
       const body: ModelListResponse = {
         models: (await runtime.metadata.models.list()).map((m) => ({
           id: m.id,
@@ -127,8 +127,11 @@ export async function readiness(runtime: ServingRuntime): Promise<ReadyResponse>
       return 'redis';
     }),
     check(async () => {
-      const m = await runtime.model();
-      return `${m.id}@${m.version}`;
+      // The version searches answer with, its encoder loaded.
+      return runtime.serving.use(async ({ model, encoder }) => {
+        await encoder();
+        return `${model.id}@${model.version}`;
+      });
     }),
   ]);
   const checks = { metadata, vectors, queue, model };

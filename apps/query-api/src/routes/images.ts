@@ -50,7 +50,7 @@ export function imageRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
-      const model = await runtime.model();
+      const model = await runtime.serving.model();
       const collection = await runtime.metadata.collections.getById(image.collectionId);
       const faces = (await runtime.metadata.faces.listByImage(image.id)).filter(
         (f) => f.modelId === model.id && f.modelVersion === model.version,

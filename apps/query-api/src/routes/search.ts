@@ -87,12 +87,11 @@ export function searchRoutes(ctx: ApiContext): Router {
     async (c) => {
       const start = performance.now();
       const req = parseWith(vectorSearchRequestSchema, await readJson(c), 'body');
-      const model = await ctx.runtime.model();
-      const results = await metrics.timeSearch('vector', () =>
+      const { model, results } = await metrics.timeSearch('vector', () =>
         search.byVector(Float32Array.from(req.vector), { k: req.k, offset: req.offset, filter: req.filter }),
       );
       const body: VectorSearchResponse = {
-        model: { id: model.id, version: model.version },
+        model,
         results: withUrls(results),
         k: req.k,
         offset: req.offset,

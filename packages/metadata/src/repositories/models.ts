@@ -12,6 +12,8 @@ export interface NewModel {
   labels: string[];
   fileSha256?: string | null;
   manifest?: Record<string, unknown> | null;
+  /** Where the manifest was loaded from; a later registration from elsewhere replaces it. */
+  manifestPath?: string | null;
 }
 
 export class ModelsRepository {
@@ -37,9 +39,10 @@ export class ModelsRepository {
         labels: input.labels,
         fileSha256: input.fileSha256 ?? null,
         manifest: input.manifest ?? null,
+        manifestPath: input.manifestPath ?? null,
       })
       .onConflictDoNothing();
-    const stored = (await this.get(input.id, input.version))!;
+    let stored = (await this.get(input.id, input.version))!;
     const differs =
       stored.dims !== input.dims ||
       stored.labels.join('\u0000') !== input.labels.join('\u0000') ||
@@ -50,6 +53,14 @@ export class ModelsRepository {
         `model ${input.id}@${input.version} is already registered with different dims, labels or weights`,
         { status: 409 },
       );
+    }
+    if (input.manifestPath && stored.manifestPath !== input.manifestPath) {
+      const [moved] = await this.db
+        .update(models)
+        .set({ manifestPath: input.manifestPath })
+        .where(and(eq(models.id, input.id), eq(models.version, input.version)))
+        .returning();
+      stored = moved!;
     }
     return stored;
   }

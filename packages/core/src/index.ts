@@ -10,6 +10,7 @@ export {
   serveMetrics,
 } from './metrics.ts';
 export { ensureVectorCollection, type ModelContext, modelContext } from './models.ts';
+export { pingRedis, probeRedis, type RedisProbe, RedisProbeError } from './redis-probe.ts';
 export {
   openRuntime,
   type Runtime,

@@ -3,10 +3,10 @@
  * test Postgres and Redis, plus fake servers for what the shared ones must not be made to do
  * (a Redis that evicts, a Qdrant with an API key).
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,7 +201,8 @@ describe('doctor checks against fake servers', () => {
     // A Redis that evicts keys: what BullMQ must never run on.
     redis = createServer((socket) => {
       socket.on('data', (chunk) => {
-        const text = chunk.toString();
+        // Commands are case-insensitive, as in Redis (ioredis sends them in lower case).
+        const text = chunk.toString().toUpperCase();
         if (text.includes('PING')) socket.write('+PONG\r\n');
         else if (text.includes('INFO')) {
           const info = '# Server\r\nredis_version:7.2.4\r\n';
@@ -274,5 +275,70 @@ describe('doctor checks against fake servers', () => {
     });
     expect(report.checks[0]).toMatchObject({ status: 'fail' });
     expect(report.checks[0]!.summary).toMatch(/cannot connect \(no answer within 500 ms\)/);
+  });
+});
+
+/** A free TCP port on loopback. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('a Redis that speaks TLS only (rediss://)', () => {
+  let tlsDir: string;
+  let server: ChildProcess;
+  let url: string;
+
+  beforeAll(async () => {
+    // A CA and a certificate for localhost signed by it, then redis-server on a TLS port only.
+    tlsDir = mkdtempSync(join(tmpdir(), 'fever-redis-tls-'));
+    const ssl = (args: string) => execFileSync('openssl', args.split(' '), { cwd: tlsDir, stdio: 'ignore' });
+    ssl('req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=fever-test-CA -keyout ca.key -out ca.crt');
+    ssl('req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout redis.key -out redis.csr');
+    writeFileSync(join(tlsDir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(
+      'x509 -req -in redis.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext -out redis.crt',
+    );
+    const port = await freePort();
+    const args = `--port 0 --tls-port ${port} --bind 127.0.0.1 --tls-cert-file redis.crt --tls-key-file redis.key --tls-ca-cert-file ca.crt --tls-auth-clients no --appendonly no`;
+    server = spawn('redis-server', [...args.split(' '), '--save', ''], { cwd: tlsDir, stdio: 'ignore' });
+    url = `rediss://localhost:${port}`;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      if (up) break;
+      if (Date.now() > deadline) throw new Error('redis-server did not start with TLS');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+  afterAll(() => {
+    server?.kill('SIGKILL');
+    rmSync(tlsDir, { recursive: true, force: true });
+  });
+
+  it('fever doctor checks it over TLS, trusting the CA that NODE_EXTRA_CA_CERTS names', async () => {
+    const trusted = await fever(['doctor', '--only', 'redis'], {
+      REDIS_URL: url,
+      NODE_EXTRA_CA_CERTS: join(tlsDir, 'ca.crt'),
+    });
+    expect(line(trusted.stdout, 'redis')).toMatch(
+      /^ok\s+redis\s+Redis at localhost:\d+ 7\.\S+: reachable, maxmemory-policy noeviction/,
+    );
+    // Without the CA the certificate is refused: the check does speak TLS, and verifies it.
+    const untrusted = await fever(['doctor', '--only', 'redis'], { REDIS_URL: url });
+    expect(line(untrusted.stdout, 'redis')).toMatch(/^FAIL\s+redis\s+.*cannot connect: .*certificate/i);
   });
 });

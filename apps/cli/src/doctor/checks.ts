@@ -7,7 +7,6 @@ import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isFeverError } from '@fever/errors';
 import { type Config, parseConfig, type RuntimeMode, runtimeMode } from '@fever/schema';
-import { probeRedis } from './redis.ts';
 
 export const CHECK_NAMES = [
   'config',
@@ -204,6 +203,8 @@ async function checkRedis(config: Config, timeoutMs: number): Promise<CheckResul
   }
   const where = `Redis at ${describeUrl(config.redisUrl, 6379)}`;
   try {
+    // Loaded here: `fever --help` and the other checks do not pay for core.
+    const { probeRedis } = await import('@fever/core');
     const probe = await probeRedis(config.redisUrl, timeoutMs);
     const version = probe.version ? ` ${probe.version}` : '';
     const major = Number(probe.version?.split('.')[0]);

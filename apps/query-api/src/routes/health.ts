@@ -1,5 +1,4 @@
-import { connect } from 'node:net';
-import type { ServingRuntime } from '@fever/core';
+import { pingRedis, type ServingRuntime } from '@fever/core';
 import {
   healthResponseSchema,
   type ModelListResponse,
@@ -123,7 +122,7 @@ export async function readiness(runtime: ServingRuntime): Promise<ReadyResponse>
     }),
     check(async () => {
       if (!runtime.config.redisUrl) return 'in-process';
-      await redisPing(runtime.config.redisUrl);
+      await pingRedis(runtime.config.redisUrl, CHECK_TIMEOUT_MS);
       return 'redis';
     }),
     check(async () => {
@@ -137,35 +136,4 @@ export async function readiness(runtime: ServingRuntime): Promise<ReadyResponse>
   const checks = { metadata, vectors, queue, model };
   const ready = Object.values(checks).every((x) => x.ok);
   return { status: ready ? 'ready' : 'unavailable', mode: runtime.mode, checks };
-}
-
-/** One RESP PING over TCP (no client library needed for a reachability check). */
-function redisPing(url: string): Promise<void> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: u.hostname, port: Number(u.port || 6379) });
-    socket.setTimeout(CHECK_TIMEOUT_MS);
-    const fail = (err: Error) => {
-      socket.destroy();
-      reject(err);
-    };
-    socket.on('connect', () => {
-      const password = decodeURIComponent(u.password);
-      const user = decodeURIComponent(u.username);
-      const auth = password ? (user ? `AUTH ${user} ${password}\r\n` : `AUTH ${password}\r\n`) : '';
-      socket.write(`${auth}PING\r\n`);
-    });
-    let reply = '';
-    socket.on('data', (d) => {
-      reply += d.toString('utf8');
-      if (reply.includes('+PONG')) {
-        socket.end();
-        resolve();
-      } else if (reply.startsWith('-')) {
-        fail(new Error(`redis answered ${reply.split('\r\n')[0]}`));
-      }
-    });
-    socket.on('timeout', () => fail(new Error('redis did not answer')));
-    socket.on('error', fail);
-  });
 }

@@ -6,10 +6,11 @@
 #   docker build -t fever:gpu --target runtime-gpu .  the same with onnxruntime-node's CUDA provider,
 #                                                     on NVIDIA's CUDA 12 + cuDNN 9 runtime image
 #
-# fever runs its TypeScript sources through tsx (no build step), so tsx is a runtime dependency;
-# everything only tests, lints and benchmarks need is pruned from the final stages. `npm ci`
-# converts the face-api models to ONNX (the root postinstall); the build fails if they are
-# missing or do not match their manifests.
+# `npm ci` converts the face-api models to ONNX and compiles the `fever` command to JavaScript
+# (the root postinstall); everything only the build, tests, lints and benchmarks need is pruned
+# from the final stages. The build fails if the models are missing or do not match their
+# manifests. The base image's npm is upgraded first: installs need npm ≥ 11.17 (package.json's
+# allowScripts keeps onnxruntime-node's CUDA download off unless asked for).
 
 ARG NODE_VERSION=20
 # Must provide the CUDA and cuDNN majors that onnxruntime-node's `cuda12` provider was built
@@ -20,11 +21,13 @@ ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1 NPM_CONFIG_UPDATE_NOTIFIER=false
-# `skip` (the project's .npmrc default): no CUDA provider download. `cuda12`: the GPU build.
+# `skip` (the default): no CUDA provider download. `cuda12`: the GPU build.
 ARG ONNXRUNTIME_NODE_INSTALL=skip
+ARG NPM_VERSION=11.19.1
 COPY . .
 RUN --mount=type=cache,target=/root/.npm \
-    ONNXRUNTIME_NODE_INSTALL=${ONNXRUNTIME_NODE_INSTALL} npm ci \
+    npm install -g npm@${NPM_VERSION} \
+ && ONNXRUNTIME_NODE_INSTALL=${ONNXRUNTIME_NODE_INSTALL} npm ci \
  && npm prune --omit=dev \
  && sh docker/trim-node-modules.sh \
  && node apps/cli/bin/fever.js doctor --only models \

@@ -204,8 +204,12 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('keeps tsx, which runs the sources, out of devDependencies', () => {
-    const cli = JSON.parse(readFileSync(join(root, 'apps/cli/package.json'), 'utf8'));
-    expect(cli.dependencies.tsx).toBeDefined();
+  it('runs the compiled CLI, which the install builds, with no TypeScript loader at run time', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(pkg.scripts.postinstall).toMatch(/npm run build/);
+    const bin = readFileSync(join(root, 'apps/cli/bin/fever.js'), 'utf8');
+    expect(bin).toMatch(/\.\.\/dist\/main\.js/);
+    expect(bin).not.toMatch(/import .*tsx/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "\/app\/apps\/cli\/bin\/fever\.js"\]/);
   });
 });

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// fever's sources are TypeScript run as they are (no build step): register tsx, then start.
-import { register } from 'tsx/esm/api';
+// The `fever` command, compiled to apps/cli/dist by `npm run build` (which `npm ci` runs): no
+// TypeScript is compiled when it starts. `npm run fever -- …` runs the sources through tsx instead.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/main.ts');
+const main = new URL('../dist/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('fever: the command is not built yet: run `npm run build` (npm ci does)\n');
+  process.exit(1);
+}
+await import(main.href);

@@ -14,13 +14,14 @@
  * for an archive member (zip members are served; tar is sequential and is not), or a path
  * relative to the source folder of an index run of the image's collection.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, stat } from 'node:fs/promises';
+import { lstat, open } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { memberName, nextEntry, openMemberStream, openZip, type Runtime } from '@fever/core';
+import { memberName, nextEntry, openMemberStream, openZip, type Runtime, splitMemberUri } from '@fever/core';
+import { sha256Bytes } from '@fever/encoder';
 import { FeverError, NotFoundError } from '@fever/errors';
 import { isWithin, type OpenedWithin, openWithin, realPathOf, realRoots } from '@fever/files';
 import type { Image } from '@fever/metadata';
@@ -59,7 +60,7 @@ export async function openImage(runtime: Runtime, image: Image, indexRoots: read
       head ??= new Uint8Array(chunk as Buffer).slice(0, 16);
       hash.update(chunk as Buffer);
     }
-    checkHash(image, hash);
+    checkHash(image, hash.digest('hex'));
     return {
       size: stats.size,
       type: head ? sniffBytes(head) : undefined,
@@ -97,7 +98,7 @@ export async function readImage(
   const { handle } = await openFile(image, source.path, roots);
   try {
     const bytes = await handle.readFile();
-    checkHash(image, createHash('sha256').update(bytes));
+    checkHash(image, sha256Bytes(bytes));
     return bytes;
   } finally {
     await handle.close();
@@ -134,8 +135,8 @@ function changed(image: Image, why: string): FeverError {
   );
 }
 
-function checkHash(image: Image, hash: Hash): void {
-  if (hash.digest('hex') !== image.sha256) {
+function checkHash(image: Image, sha256: string): void {
+  if (sha256 !== image.sha256) {
     throw changed(image, 'its bytes no longer match the sha256 recorded when it was indexed');
   }
 }
@@ -160,7 +161,7 @@ async function locate(
   const relative = !isAbsolute(path);
 
   // Archive members are stored with the archive's absolute path.
-  const member = relative ? undefined : await splitArchiveMember(path);
+  const member = relative ? undefined : await splitMemberUri(path);
   if (member) return { source: { kind: 'zip', ...member }, roots };
   if (!relative) return { source: { kind: 'file', path }, roots };
   // Relative to the source folder it was indexed from; index runs remember their sources.
@@ -172,18 +173,6 @@ async function locate(
     if (isWithin(full, source)) return { source: { kind: 'file', path: full }, roots };
   }
   throw unavailable(image, 'the file is no longer where it was indexed');
-}
-
-/**
- * `<archive>!/<member>`, unless the `!` ends the name of a folder: `/photos!/a.jpg` is the file
- * a.jpg in the folder `photos!`.
- */
-async function splitArchiveMember(path: string): Promise<{ archive: string; member: string } | undefined> {
-  for (let at = path.indexOf('!/'); at > 0; at = path.indexOf('!/', at + 2)) {
-    const folder = await stat(path.slice(0, at + 1)).catch(() => undefined);
-    if (!folder?.isDirectory()) return { archive: path.slice(0, at), member: path.slice(at + 2) };
-  }
-  return undefined;
 }
 
 /** Opens the file for reading: under `roots` (real paths) only, when there are roots. */
@@ -247,7 +236,7 @@ async function readMember(
       const chunks: Buffer[] = [];
       for await (const chunk of await openMemberStream(zip, entry)) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
-      checkHash(image, createHash('sha256').update(bytes));
+      checkHash(image, sha256Bytes(bytes));
       return bytes;
     }
     throw unavailable(image, `the archive no longer holds '${source.member}'`);

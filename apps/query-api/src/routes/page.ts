@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { sha256Bytes } from '@fever/encoder';
 import type { Context } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { Router } from '../openapi.ts';
@@ -26,7 +26,7 @@ export function pageRoutes(): Router {
   const r = new Router('');
   for (const [path, asset] of Object.entries(ASSETS)) {
     const bytes = readFileSync(new URL(`../page/${asset.file}`, import.meta.url));
-    const etag = `"${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}"`;
+    const etag = `"${sha256Bytes(bytes).slice(0, 16)}"`;
     const body = new Uint8Array(bytes);
     r.add(
       {

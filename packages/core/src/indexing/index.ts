@@ -1,3 +1,4 @@
+export { memberUri, splitMemberUri } from './archive-uri.ts';
 export type { BullOptions, IndexQueues, IndexWorker, IndexWorkerOptions } from './bullmq.ts';
 export { discover } from './discover.ts';
 export { explainDriverCrashes, isPostgresWriteCrash } from './driver-guard.ts';

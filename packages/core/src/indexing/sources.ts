@@ -17,6 +17,7 @@ import { InputError, NotFoundError } from '@fever/errors';
 import { confine } from '@fever/files';
 import * as tar from 'tar-stream';
 import type yauzl from 'yauzl';
+import { memberUri } from './archive-uri.ts';
 import { memberName, nextEntry, openMemberStream, openZip, unsafeMemberName } from './zip.ts';
 
 export type SourceKind = 'directory' | 'zip' | 'tar' | 'tar.gz' | 'list' | 'file';
@@ -239,7 +240,7 @@ async function* walkZip(path: string, signal?: AbortSignal): AsyncGenerator<Sour
       if (!entry) return;
       const name = memberName(entry);
       if (name.endsWith('/') || name.startsWith('__MACOSX/') || !isImageName(name)) continue;
-      const uri = `${path}!/${name}`;
+      const uri = memberUri(path, name);
       const unsafe = unsafeName(uri, name);
       if (unsafe) {
         yield unsafe;
@@ -280,7 +281,7 @@ async function* walkTar(path: string, gzip: boolean, signal?: AbortSignal): Asyn
         entry.resume();
         continue;
       }
-      const uri = `${path}!/${name}`;
+      const uri = memberUri(path, name);
       const unsafe = unsafeName(uri, name);
       if (unsafe) {
         entry.resume();

@@ -5,6 +5,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { StartIndexRun } from '@fever/core';
 import type {
   CollectionDetailResponse,
   ErrorResponse,
@@ -21,7 +22,6 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
-import type { StartIndexRun } from './context.ts';
 import { expectError, json } from './test-http.ts';
 import { type Fixture, openFixture, writeStoredZip } from './testing.ts';
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SearchService, type ServingRuntime } from '@fever/core';
+import { createServices, type ServingRuntime } from '@fever/core';
 import { FeverError } from '@fever/errors';
 import * as api from '@fever/schema';
 import { type Context, Hono } from 'hono';
@@ -63,18 +63,21 @@ const NAMED: NamedSchemas = {
  */
 export function createApp(runtime: ServingRuntime, options: AppOptions = {}): FeverApp {
   const { config } = runtime;
+  const indexRoots = options.indexRoots ?? config.indexRoots;
   const ctx: ApiContext = {
     runtime,
-    search: new SearchService(runtime),
+    services: createServices(runtime, {
+      roots: indexRoots,
+      ...(options.startIndexRun ? { startIndexRun: options.startIndexRun } : {}),
+    }),
     metrics: new ApiMetrics({ indexing: runtime.metrics }),
-    images: new DerivedImageCache(options.cacheDir ?? join(config.dataDir, 'cache')),
+    thumbnails: new DerivedImageCache(options.cacheDir ?? join(config.dataDir, 'cache')),
     options: {
       apiToken: 'apiToken' in options ? options.apiToken : config.apiToken,
       corsOrigins: options.corsOrigins ?? config.corsOrigins,
       maxUploadBytes: options.maxUploadBytes ?? config.maxUploadBytes,
-      indexRoots: options.indexRoots ?? config.indexRoots,
+      indexRoots,
       allowedHosts: options.allowedHosts ?? allowedHostNames(config.host, config.allowedHosts),
-      startIndexRun: options.startIndexRun,
     },
   };
   if (options.warm) {

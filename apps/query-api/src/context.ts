@@ -1,4 +1,4 @@
-import type { SearchService, ServingRuntime } from '@fever/core';
+import type { Services, ServingRuntime, StartIndexRun } from '@fever/core';
 import type { Logger } from 'pino';
 import type { ApiMetrics } from './metrics.ts';
 import type { DerivedImageCache } from './thumbnails.ts';
@@ -11,19 +11,6 @@ export interface AppEnv {
     log: Logger;
   };
 }
-
-/** Starts an index run: the indexer's `startIndexRun` from @fever/core unless a test injects one. */
-export type StartIndexRun = (
-  runtime: ServingRuntime,
-  options: {
-    source: string;
-    collection: string;
-    mode?: 'missing' | 'all';
-    batch?: number;
-    concurrency?: number;
-    within?: string[];
-  },
-) => Promise<{ runId: string }>;
 
 export interface AppOptions {
   /** Bearer token every route but the health checks and the page shell requires; default FEVER_API_TOKEN. */
@@ -47,11 +34,12 @@ export interface AppOptions {
 /** Everything the route modules share. */
 export interface ApiContext {
   runtime: ServingRuntime;
-  search: SearchService;
+  /** The use cases the routes call (@fever/core's services). */
+  services: Services;
   metrics: ApiMetrics;
-  images: DerivedImageCache;
+  /** Face crops and previews, cached. */
+  thumbnails: DerivedImageCache;
   options: Required<Omit<AppOptions, 'apiToken' | 'startIndexRun' | 'warm' | 'cacheDir'>> & {
     apiToken: string | undefined;
-    startIndexRun: StartIndexRun | undefined;
   };
 }

@@ -4,5 +4,5 @@
  * `serve(config)` is `fever serve`.
  */
 export { createApp, type FeverApp } from './app.ts';
-export type { ApiContext, AppEnv, AppOptions, StartIndexRun } from './context.ts';
+export type { ApiContext, AppEnv, AppOptions } from './context.ts';
 export { type RunningServer, serve, startServer } from './server.ts';

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openRuntime, type ServingRuntime, stopIndexing } from '@fever/core';
+import { openRuntime, type ServingRuntime } from '@fever/core';
 import type { Config } from '@fever/schema';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp, type FeverApp } from './app.ts';
@@ -93,7 +93,7 @@ export async function serve(config: Config, options: AppOptions = {}): Promise<R
     runtime.logger.info({ signal }, 'shutting down: draining requests');
     await running.close();
     // Index runs started through the API stop at a clean point; the same request resumes them.
-    await stopIndexing(runtime).catch((err: unknown) =>
+    await running.app.context.services.runs.stop().catch((err: unknown) =>
       runtime.logger.error({ err }, 'stopping indexing failed'),
     );
     await runtime.close();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { samplePhotos } from '@fever/encoder/testing';
 import { parseConfig } from '@fever/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteCollection } from './collections.ts';
+import { CollectionService } from './collections.ts';
 import { startIndexRun, waitForRun } from './indexing/index.ts';
 import { createLogger } from './logger.ts';
 import { openRuntime, type Runtime, type ServingRuntime } from './runtime.ts';
@@ -103,7 +103,7 @@ describe('deleting a collection', () => {
         const fresh = await remains(after, 'doomed', id);
         expect(fresh.vectors).toBe(fresh.faces);
         // A delete now runs to the end.
-        await deleteCollection(after, 'doomed');
+        await new CollectionService(after).delete('doomed');
         expect(await remains(after, 'doomed', id)).toEqual({
           listed: false,
           images: 0,

@@ -1,14 +1,14 @@
+/** Image collections: create, list, look at, get-or-create and delete. */
 import { NotFoundError } from '@fever/errors';
-import type { Collection } from '@fever/metadata';
-import { modelCollectionName } from '@fever/vectors';
-import type { Runtime, ServingRuntime } from './runtime.ts';
+import type { Collection, MetadataStore } from '@fever/metadata';
+import { finishDelete } from './collection-delete.ts';
+import type { ServingRuntime } from './runtime.ts';
 
-/** Creates an image collection (InputError COLLECTION_EXISTS, 409, when the name is taken). */
-export async function createCollection(
-  runtime: Runtime,
-  input: { name: string; description?: string | null },
-): Promise<Collection> {
-  return runtime.metadata.collections.create(input);
+export interface CollectionDetail {
+  collection: Collection;
+  /** Images by status. */
+  images: Awaited<ReturnType<MetadataStore['images']['countByStatus']>>;
+  faces: number;
 }
 
 export interface DeletedCollection {
@@ -18,53 +18,69 @@ export interface DeletedCollection {
 }
 
 /**
- * Deletes a collection everywhere, so that a crash at any point leaves it to be finished, never
- * half-deleted: first it is marked (from then on it reads as gone), then its vectors are removed
- * from the vector collection of every registered model version, then its images, faces and index
- * runs (one cascading delete), then the vectors are swept once more for any a concurrent writer
- * added meanwhile. A delete that a crash interrupted is finished by finishInterruptedDeletes when
- * fever next opens (or by deleting it again). NotFoundError COLLECTION_NOT_FOUND when it does not
- * exist.
+ * The collection `name`, created if it does not exist (also when another process creates it at
+ * the same moment). What starting an index run does with its collection.
  */
-export async function deleteCollection(runtime: ServingRuntime, name: string): Promise<DeletedCollection> {
-  const { metadata } = runtime;
-  const collection = await metadata.collections.markDeleting(name);
-  if (!collection) throw new NotFoundError('COLLECTION_NOT_FOUND', `collection '${name}' does not exist`);
-  const counts = await metadata.images.countByStatus(collection.id);
-  const images = counts.pending + counts.indexed + counts.failed;
-  const faces = await metadata.faces.count({ collectionId: collection.id });
-  await finishDelete(runtime, collection.name);
-  runtime.logger.info({ collection: name, images, faces }, 'collection deleted');
-  return { name, images, faces };
+export async function getOrCreateCollection(metadata: MetadataStore, name: string): Promise<Collection> {
+  return (
+    (await metadata.collections.get(name)) ??
+    (await metadata.collections.create({ name }).catch(async (err: unknown) => {
+      const again = await metadata.collections.get(name);
+      if (again) return again;
+      throw err;
+    }))
+  );
 }
 
-/** Finishes the deletes that a crash interrupted (collections marked but still there). */
-export async function finishInterruptedDeletes(
-  runtime: Pick<ServingRuntime, 'metadata' | 'vectors' | 'logger'>,
-) {
-  for (const collection of await runtime.metadata.collections.listDeleting()) {
-    await finishDelete(runtime, collection.name);
-    runtime.logger.warn(
-      { collection: collection.name },
-      'finished deleting a collection (a crash had interrupted it)',
-    );
+export class CollectionService {
+  constructor(
+    private readonly runtime: ServingRuntime,
+    private readonly options: { onDeleted?: (name: string) => void } = {},
+  ) {}
+
+  list(): Promise<Collection[]> {
+    return this.runtime.metadata.collections.list();
   }
-}
 
-async function finishDelete(
-  runtime: Pick<ServingRuntime, 'metadata' | 'vectors'>,
-  name: string,
-): Promise<void> {
-  const { metadata, vectors } = runtime;
-  const sweep = async () => {
-    for (const model of await metadata.models.list()) {
-      const vectorCollection = modelCollectionName(model.id, model.version);
-      if (await vectors.describeCollection(vectorCollection)) {
-        await vectors.deleteByFilter(vectorCollection, { collections: [name] });
-      }
-    }
-  };
-  await sweep();
-  await metadata.collections.delete(name);
-  await sweep();
+  /** Creates an image collection (InputError COLLECTION_EXISTS, 409, when the name is taken). */
+  async create(input: { name: string; description?: string | null }): Promise<Collection> {
+    const created = await this.runtime.metadata.collections.create(input);
+    this.runtime.logger.info({ collection: created.name }, 'collection created');
+    return created;
+  }
+
+  getOrCreate(name: string): Promise<Collection> {
+    return getOrCreateCollection(this.runtime.metadata, name);
+  }
+
+  /** The collection with its image and face counts (NotFoundError COLLECTION_NOT_FOUND). */
+  async detail(name: string): Promise<CollectionDetail> {
+    const { metadata } = this.runtime;
+    const collection = await metadata.collections.require(name);
+    const [images, faces] = await Promise.all([
+      metadata.images.countByStatus(collection.id),
+      metadata.faces.count({ collectionId: collection.id }),
+    ]);
+    return { collection, images, faces };
+  }
+
+  /**
+   * Deletes a collection everywhere, so that a crash at any point leaves it to be finished, never
+   * half-deleted: first it is marked (from then on it reads as gone), then its vectors and its
+   * metadata go (collection-delete.ts). A delete that a crash interrupted is finished when fever
+   * next opens (or by deleting it again). NotFoundError COLLECTION_NOT_FOUND when it does not
+   * exist.
+   */
+  async delete(name: string): Promise<DeletedCollection> {
+    const { metadata, logger } = this.runtime;
+    const collection = await metadata.collections.markDeleting(name);
+    if (!collection) throw new NotFoundError('COLLECTION_NOT_FOUND', `collection '${name}' does not exist`);
+    const counts = await metadata.images.countByStatus(collection.id);
+    const images = counts.pending + counts.indexed + counts.failed;
+    const faces = await metadata.faces.count({ collectionId: collection.id });
+    await finishDelete(this.runtime, collection.name);
+    this.options.onDeleted?.(name);
+    logger.info({ collection: name, images, faces }, 'collection deleted');
+    return { name, images, faces };
+  }
 }

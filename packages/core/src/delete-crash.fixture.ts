@@ -4,7 +4,7 @@
  * the metadata is not), `deleted` (the metadata is gone, the second sweep has not run).
  */
 import { parseConfig } from '@fever/schema';
-import { deleteCollection } from './collections.ts';
+import { CollectionService } from './collections.ts';
 import { createLogger } from './logger.ts';
 import { openRuntime } from './runtime.ts';
 
@@ -28,5 +28,5 @@ if (point === 'marked')
 if (point === 'swept') vectors.deleteByFilter = stopAfter(vectors.deleteByFilter.bind(vectors));
 if (point === 'deleted')
   metadata.collections.delete = stopAfter(metadata.collections.delete.bind(metadata.collections));
-await deleteCollection(runtime, name);
+await new CollectionService(runtime).delete(name);
 process.stdout.write('deleted without stopping\n');

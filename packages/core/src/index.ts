@@ -1,4 +1,12 @@
-export { createCollection, type DeletedCollection, deleteCollection } from './collections.ts';
+export { allowedSource } from './access.ts';
+export {
+  type CollectionDetail,
+  CollectionService,
+  type DeletedCollection,
+  getOrCreateCollection,
+} from './collections.ts';
+export { type EvalProgress, EvalRunService, type EvalRunView } from './eval-runs.ts';
+export { type ImageDetail, ImageService } from './images.ts';
 export * from './indexing/index.ts';
 export { createLogger, type Logger, type LogSettings } from './logger.ts';
 export {
@@ -11,6 +19,13 @@ export {
 } from './metrics.ts';
 export { ensureVectorCollection, type ModelContext, modelContext } from './models.ts';
 export { pingRedis, probeRedis, type RedisProbe, RedisProbeError } from './redis-probe.ts';
+export {
+  RunService,
+  type RunServiceOptions,
+  type RunView,
+  type StartIndexRun,
+  type StartRunRequest,
+} from './runs.ts';
 export {
   openRuntime,
   type Runtime,
@@ -25,4 +40,6 @@ export {
   type SearchServiceOptions,
   selectFaces,
 } from './search.ts';
+export { createServices, type Services, type ServicesOptions } from './services.ts';
 export { ModelAlias, type ServedModel } from './serving.ts';
+export { StatusService } from './status.ts';

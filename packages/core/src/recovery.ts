@@ -12,7 +12,7 @@ import { isTagAlive } from '@fever/files';
 import type { MetadataStore } from '@fever/metadata';
 import type { RuntimeMode } from '@fever/schema';
 import type { VectorStore } from '@fever/vectors';
-import { finishInterruptedDeletes } from './collections.ts';
+import { finishInterruptedDeletes } from './collection-delete.ts';
 import type { Logger } from './logger.ts';
 
 export interface RecoveryParts {

@@ -1,4 +1,3 @@
-import { createCollection, deleteCollection } from '@fever/core';
 import type { Collection } from '@fever/metadata';
 import {
   type CollectionDetailResponse,
@@ -24,8 +23,7 @@ function toResponse(c: Collection): CollectionResponse {
 }
 
 export function collectionRoutes(ctx: ApiContext): Router {
-  const { runtime } = ctx;
-  const { metadata } = runtime;
+  const { collections } = ctx.services;
   const r = new Router('/collections');
 
   r.add(
@@ -36,7 +34,7 @@ export function collectionRoutes(ctx: ApiContext): Router {
       summary: 'List the collections',
       responses: { 200: { description: 'Every collection, by name', schema: collectionListResponseSchema } },
     },
-    async (c) => c.json({ collections: (await metadata.collections.list()).map(toResponse) }),
+    async (c) => c.json({ collections: (await collections.list()).map(toResponse) }),
   );
 
   r.add(
@@ -53,8 +51,7 @@ export function collectionRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const req = parseWith(createCollectionRequestSchema, await readJson(c), 'body');
-      const created = await createCollection(runtime, req);
-      c.get('log').info({ collection: created.name }, 'collection created');
+      const created = await collections.create(req);
       return c.json(toResponse(created), 201, { Location: `collections/${created.name}` });
     },
   );
@@ -70,11 +67,7 @@ export function collectionRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const { name } = parseParams(c, nameParams);
-      const collection = await metadata.collections.require(name);
-      const [images, faces] = await Promise.all([
-        metadata.images.countByStatus(collection.id),
-        metadata.faces.count({ collectionId: collection.id }),
-      ]);
+      const { collection, images, faces } = await collections.detail(name);
       const body: CollectionDetailResponse = { ...toResponse(collection), images, faces };
       return c.json(body);
     },
@@ -92,9 +85,7 @@ export function collectionRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const { name } = parseParams(c, nameParams);
-      const deleted = await deleteCollection(runtime, name);
-      ctx.search.invalidate();
-      return c.json(deleted);
+      return c.json(await collections.delete(name));
     },
   );
   return r;

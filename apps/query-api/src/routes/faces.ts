@@ -29,7 +29,8 @@ const thumbnailQuery = z.strictObject({
 });
 
 export function faceRoutes(ctx: ApiContext): Router {
-  const { runtime, search, metrics } = ctx;
+  const { runtime, metrics } = ctx;
+  const { search, images } = ctx.services;
   const r = new Router('/faces');
 
   const requireFace = async (c: Context<AppEnv>) => {
@@ -106,11 +107,9 @@ export function faceRoutes(ctx: ApiContext): Router {
       const { size } = parseQuery(c, thumbnailQuery);
       const etag = `"${face.id}-${size}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
-      const derived = await ctx.images.face(face.id, face.box, size, async () => {
-        const image = await runtime.metadata.images.get(face.image.id);
-        if (!image) throw faceNotFound(face.id);
-        return readImage(runtime, image, ctx.options.indexRoots);
-      });
+      const derived = await ctx.thumbnails.face(face.id, face.box, size, async () =>
+        readImage(runtime, await images.get(face.image.id), ctx.options.indexRoots),
+      );
       metrics.thumbnails.inc({ kind: 'face', source: derived.source });
       return sendDerived(c, derived.bytes, etag, ctx.options.apiToken !== undefined);
     },

@@ -1,6 +1,3 @@
-import type { Runtime } from '@fever/core';
-import { NotFoundError } from '@fever/errors';
-import type { Image } from '@fever/metadata';
 import { type ImageResponse, imageResponseSchema } from '@fever/schema';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -37,6 +34,7 @@ export function sendDerived(c: Context<AppEnv>, bytes: Uint8Array, etag: string,
 
 export function imageRoutes(ctx: ApiContext): Router {
   const { runtime } = ctx;
+  const { images } = ctx.services;
   const r = new Router('/images');
 
   r.add(
@@ -49,15 +47,10 @@ export function imageRoutes(ctx: ApiContext): Router {
       responses: { 200: { description: 'The image', schema: imageResponseSchema } },
     },
     async (c) => {
-      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
-      const model = await runtime.serving.model();
-      const collection = await runtime.metadata.collections.getById(image.collectionId);
-      const faces = (await runtime.metadata.faces.listByImage(image.id)).filter(
-        (f) => f.modelId === model.id && f.modelVersion === model.version,
-      );
+      const { image, collection, model, faces } = await images.detail(parseParams(c, imageIdParams).id);
       const body: ImageResponse = {
         id: image.id,
-        collection: collection?.name ?? '',
+        collection,
         sha256: image.sha256,
         uri: image.uri,
         sizeBytes: image.sizeBytes,
@@ -70,7 +63,7 @@ export function imageRoutes(ctx: ApiContext): Router {
         updatedAt: image.updatedAt.toISOString(),
         faces: faces.map((f) => ({
           id: f.id,
-          collection: collection?.name ?? '',
+          collection,
           image: {
             id: image.id,
             sha256: image.sha256,
@@ -112,7 +105,7 @@ export function imageRoutes(ctx: ApiContext): Router {
       },
     },
     async (c) => {
-      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
+      const image = await images.get(parseParams(c, imageIdParams).id);
       const etag = `"${image.sha256}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
       const file = await openImage(runtime, image, ctx.options.indexRoots);
@@ -141,11 +134,11 @@ export function imageRoutes(ctx: ApiContext): Router {
       },
     },
     async (c) => {
-      const image = await requireImage(runtime, parseParams(c, imageIdParams).id);
+      const image = await images.get(parseParams(c, imageIdParams).id);
       const { size } = parseQuery(c, previewQuery);
       const etag = `"${image.sha256}-${size}"`;
       if (c.req.header('if-none-match') === etag) return c.body(null, 304, { ETag: etag });
-      const derived = await ctx.images.preview(image.sha256, size, () =>
+      const derived = await ctx.thumbnails.preview(image.sha256, size, () =>
         readImage(runtime, image, ctx.options.indexRoots),
       );
       ctx.metrics.thumbnails.inc({ kind: 'preview', source: derived.source });
@@ -153,10 +146,4 @@ export function imageRoutes(ctx: ApiContext): Router {
     },
   );
   return r;
-}
-
-async function requireImage(runtime: Runtime, id: number): Promise<Image> {
-  const image = await runtime.metadata.images.get(id);
-  if (!image) throw new NotFoundError('IMAGE_NOT_FOUND', `image ${id} does not exist`);
-  return image;
 }

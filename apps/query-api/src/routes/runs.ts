@@ -1,8 +1,4 @@
-import { isAbsolute } from 'node:path';
-import { describeSource, startIndexRun } from '@fever/core';
-import { FeverError, InputError, NotFoundError } from '@fever/errors';
-import { confine, realRoots } from '@fever/files';
-import type { IndexRun } from '@fever/metadata';
+import type { RunView } from '@fever/core';
 import {
   collectionNameSchema,
   type IndexRunResponse,
@@ -26,21 +22,9 @@ const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
-
 export function runRoutes(ctx: ApiContext): Router {
-  const { runtime } = ctx;
+  const { runs } = ctx.services;
   const r = new Router('/runs');
-  const names = new Map<number, string>();
-  const collectionName = async (id: number) => {
-    let name = names.get(id);
-    if (name === undefined) {
-      name = (await runtime.metadata.collections.getById(id))?.name;
-      if (name !== undefined) names.set(id, name);
-    }
-    return name ?? null;
-  };
-  const respond = async (run: IndexRun) => toResponse(run, await collectionName(run.collectionId));
 
   r.add(
     {
@@ -60,37 +44,8 @@ export function runRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const req = parseWith(startIndexRunRequestSchema, await readJson(c), 'body');
-      const source = await allowedSource(req.source, ctx.options.indexRoots);
-      if (!(await runtime.metadata.collections.get(req.collection))) {
-        if (!req.createCollection) {
-          throw new NotFoundError('COLLECTION_NOT_FOUND', `collection '${req.collection}' does not exist`);
-        }
-        await runtime.metadata.collections.create({ name: req.collection }).catch((err: unknown) => {
-          // Created meanwhile by another request: fine.
-          if ((err as FeverError).code !== 'COLLECTION_EXISTS') throw err;
-        });
-      }
-      // A list file names paths anywhere: the allow-list could not hold for its entries.
-      if ((await describeSource(source)).kind === 'list') {
-        throw new FeverError(
-          'SOURCE_NOT_ALLOWED',
-          'the API indexes folders, archives and images; a list of paths may name files outside FEVER_INDEX_ROOTS (use `fever index` for lists)',
-          { status: 403 },
-        );
-      }
-      const start = ctx.options.startIndexRun ?? startIndexRun;
-      const { runId } = await start(runtime, {
-        source,
-        collection: req.collection,
-        mode: req.mode,
-        // Links met while indexing are followed only under the roots, too.
-        within: await realRoots(ctx.options.indexRoots),
-        ...(req.batch === undefined ? {} : { batch: req.batch }),
-        ...(req.concurrency === undefined ? {} : { concurrency: req.concurrency }),
-      });
-      c.get('log').info({ runId, source, collection: req.collection }, 'index run started');
-      const run = await runtime.metadata.indexRuns.require(runId);
-      return c.json(await respond(run), 202, { Location: `runs/${runId}` });
+      const run = await runs.start(req);
+      return c.json(toResponse(run), 202, { Location: `runs/${run.id}` });
     },
   );
 
@@ -105,13 +60,7 @@ export function runRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const q = parseQuery(c, listQuery);
-      const collection = q.collection ? await runtime.metadata.collections.require(q.collection) : undefined;
-      const runs = await runtime.metadata.indexRuns.list({
-        ...(collection ? { collectionId: collection.id } : {}),
-        ...(q.status ? { status: q.status } : {}),
-        limit: q.limit,
-      });
-      return c.json({ runs: await Promise.all(runs.map(respond)) });
+      return c.json({ runs: (await runs.list(q)).map(toResponse) });
     },
   );
 
@@ -126,7 +75,7 @@ export function runRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const { id } = parseParams(c, runIdParams);
-      return c.json(await respond(await runtime.metadata.indexRuns.require(id)));
+      return c.json(toResponse(await runs.get(id)));
     },
   );
 
@@ -143,22 +92,16 @@ export function runRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const { id } = parseParams(c, runIdParams);
-      await runtime.metadata.indexRuns.require(id);
+      await runs.get(id);
       return streamSSE(c, async (stream) => {
-        let last = '';
-        let aborted = false;
-        stream.onAbort(() => {
-          aborted = true;
-        });
-        while (!aborted) {
-          const run = await respond(await runtime.metadata.indexRuns.require(id));
-          const data = JSON.stringify(run);
-          if (data !== last) {
-            await stream.writeSSE({ event: 'run', data, id: String(Date.now()) });
-            last = data;
-          }
-          if (FINISHED.has(run.status)) break;
-          await stream.sleep(1000);
+        const aborted = new AbortController();
+        stream.onAbort(() => aborted.abort());
+        for await (const run of runs.follow(id, { signal: aborted.signal })) {
+          await stream.writeSSE({
+            event: 'run',
+            data: JSON.stringify(toResponse(run)),
+            id: String(Date.now()),
+          });
         }
       });
     },
@@ -166,10 +109,10 @@ export function runRoutes(ctx: ApiContext): Router {
   return r;
 }
 
-export function toResponse(run: IndexRun, collection: string | null): IndexRunResponse {
+function toResponse(run: RunView): IndexRunResponse {
   return {
     id: run.id,
-    collection,
+    collection: run.collection,
     model: { id: run.modelId, version: run.modelVersion },
     status: run.status,
     source: run.source,
@@ -187,28 +130,4 @@ export function toResponse(run: IndexRun, collection: string | null): IndexRunRe
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
   };
-}
-
-/**
- * The real path of `source` when it leads (links resolved) under one of `roots`, else 403.
- * Whether a path outside the roots exists is never revealed: it is refused before that is asked.
- */
-export async function allowedSource(source: string, roots: readonly string[]): Promise<string> {
-  if (roots.length === 0) {
-    throw new FeverError(
-      'INDEX_RUNS_DISABLED',
-      'this server starts no index runs: set FEVER_INDEX_ROOTS to the folders it may index',
-      { status: 403 },
-    );
-  }
-  if (!isAbsolute(source))
-    throw new InputError('INVALID_SOURCE', `source must be an absolute path, got '${source}'`);
-  const confined = await confine(source, await realRoots(roots));
-  if (confined.ok) return confined.real;
-  if (confined.reason === 'missing') {
-    throw new NotFoundError('SOURCE_NOT_FOUND', `source '${source}' does not exist`);
-  }
-  throw new FeverError('SOURCE_NOT_ALLOWED', `source '${source}' is not under any of FEVER_INDEX_ROOTS`, {
-    status: 403,
-  });
 }

@@ -24,7 +24,8 @@ const IMAGE_CONTENT = {
 };
 
 export function searchRoutes(ctx: ApiContext): Router {
-  const { search, metrics } = ctx;
+  const { metrics } = ctx;
+  const { search } = ctx.services;
   const r = new Router('/search');
 
   r.add(

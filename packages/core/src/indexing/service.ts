@@ -12,6 +12,7 @@
 import { ConfigError, type FeverError, InputError, TransientError } from '@fever/errors';
 import type { IndexRun } from '@fever/metadata';
 import { collectionNameSchema, FINISHED_RUN_STATUSES, runtimeMode } from '@fever/schema';
+import { getOrCreateCollection } from '../collections.ts';
 import type { Runtime } from '../runtime.ts';
 import type { IndexQueues, IndexWorker, IndexWorkerOptions } from './bullmq.ts';
 import { runInProcess } from './inprocess.ts';
@@ -117,14 +118,7 @@ export async function startIndexRun(runtime: Runtime, request: IndexRequest): Pr
   const source = await describeSource(req.source);
   const model = await runtime.model();
   const { metadata } = runtime;
-  const collection =
-    (await metadata.collections.get(req.collection)) ??
-    (await metadata.collections.create({ name: req.collection }).catch(async (err: unknown) => {
-      // Created by someone else meanwhile.
-      const again = await metadata.collections.get(req.collection);
-      if (again) return again;
-      throw err;
-    }));
+  const collection = await getOrCreateCollection(metadata, req.collection);
   const key = { modelId: model.id, modelVersion: model.version };
   const existing = await metadata.indexing.findUnfinished({
     collectionId: collection.id,

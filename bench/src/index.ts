@@ -20,15 +20,13 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { decodeImage, Encoder, type RgbImage } from '@fever/encoder';
+import { decodeImage, Encoder, type RgbImage, sha256File } from '@fever/encoder';
 import { samplePhotos, sharedData } from '@fever/encoder/testing';
 import { openMetadataStore } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres } from '@fever/metadata/testing';
-import { makeDistinctPhotos } from '@fever/test/harness';
+import { CLI, makeDistinctPhotos } from '@fever/test/harness';
 import { table, writeResults } from './report.ts';
 
-const CLI = fileURLToPath(new URL('../../apps/cli/bin/fever.js', import.meta.url));
 const quiet = { info() {}, warn() {} };
 
 function arg(args: string[], name: string, fallback: number): number {
@@ -246,16 +244,7 @@ export default async function indexBench(args: string[]) {
       ...(await makeDistinctPhotos(dir, fromSamples, samplePhotos(), 's')),
       ...(muxFiles.length > 0 ? await makeDistinctPhotos(dir, count - fromSamples, muxFiles, 'm') : []),
     ];
-    const { createHash } = await import('node:crypto');
-    const distinct = new Set(
-      await Promise.all(
-        files.map(async (f) =>
-          createHash('sha256')
-            .update(await readFile(f))
-            .digest('hex'),
-        ),
-      ),
-    );
+    const distinct = new Set(await Promise.all(files.map((f) => sha256File(f))));
     console.log(
       `${files.length} photos (${distinct.size} distinct) made in ${((performance.now() - t0) / 1000).toFixed(1)} s under ${dir}`,
     );

@@ -36,6 +36,7 @@ import { samplePhotos } from '@fever/encoder/testing';
 import type { NewFace } from '@fever/metadata';
 import { indexPhotos } from '@fever/query-api/testing';
 import { facePointId, parseConfig } from '@fever/schema';
+import { CLI } from '@fever/test/harness';
 import { EmbeddedVectorStore, type Point } from '@fever/vectors';
 import { clusteredUnitVectors, prng, randomUnitVectors } from '@fever/vectors/testing';
 import autocannon from 'autocannon';
@@ -43,7 +44,6 @@ import sharp from 'sharp';
 import { table, writeResults } from './report.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(REPO, 'apps/cli/src/main.ts');
 const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const FACES_PER_IMAGE = 50;
 const K = 10;
@@ -299,7 +299,7 @@ async function buildDataset(dataDir: string, count: number, data: Data, marker: 
 }
 
 async function startServer(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--port', '0'], {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
     cwd: REPO,
     env: { ...process.env, ...benchEnv(dataDir), FEVER_HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -4,6 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { buildCli } from '../../apps/cli/scripts/build.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const available = readdirSync(here)
@@ -14,5 +15,7 @@ if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- <${available.join('|')}> [options]`);
   process.exit(2);
 }
+// Benchmarks that start `fever` run the compiled command: rebuilt first if its sources changed.
+await buildCli({ ifStale: true });
 const mod = (await import(`./${name}.ts`)) as { default: (args: string[]) => Promise<void> };
 await mod.default(args);

@@ -18,6 +18,7 @@ import type {
   SimilarFacesResponse,
   VectorSearchResponse,
 } from '@fever/schema';
+import { FINISHED_RUN_STATUSES } from '@fever/schema';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -637,7 +638,7 @@ describe('index runs with the real indexer', () => {
     const finish = async (id: string) => {
       for (let i = 0; i < 600; i++) {
         const run = await json<IndexRunResponse>(await rooted.request(`/runs/${id}`));
-        if (['succeeded', 'failed', 'cancelled'].includes(run.status)) return run;
+        if ((FINISHED_RUN_STATUSES as readonly string[]).includes(run.status)) return run;
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`run ${id} did not finish`);

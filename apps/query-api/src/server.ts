@@ -93,9 +93,9 @@ export async function serve(config: Config, options: AppOptions = {}): Promise<R
     runtime.logger.info({ signal }, 'shutting down: draining requests');
     await running.close();
     // Index runs started through the API stop at a clean point; the same request resumes them.
-    await running.app.context.services.runs.stop().catch((err: unknown) =>
-      runtime.logger.error({ err }, 'stopping indexing failed'),
-    );
+    await running.app.context.services.runs
+      .stop()
+      .catch((err: unknown) => runtime.logger.error({ err }, 'stopping indexing failed'));
     await runtime.close();
     runtime.logger.info('stopped');
     process.exit(0);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_EXPRESSION_MANIFEST } from '@fever/encoder';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
+import { freePort } from '@fever/test/harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../doctor/checks.ts';
 
@@ -277,18 +278,6 @@ describe('doctor checks against fake servers', () => {
     expect(report.checks[0]!.summary).toMatch(/cannot connect \(no answer within 500 ms\)/);
   });
 });
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a Redis that speaks TLS only (rediss://)', () => {
   let tlsDir: string;

@@ -212,3 +212,79 @@ describe('a server whose aliased version cannot be loaded', () => {
     expect(((await ready.json()) as ReadyResponse).checks.model).toMatchObject({ ok: false });
   });
 });
+
+describe('a server on a model that replaces another (its manifest names the other alias)', () => {
+  let root: string;
+  let photos: string;
+  let runtime: ServingRuntime;
+  let app: FeverApp;
+  const example = new Uint8Array(readFileSync(samplePhotos()[5]!));
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'fever-alias-replaces-'));
+    photos = join(root, 'photos');
+    mkdirSync(photos);
+    for (const photo of samplePhotos().slice(0, 3))
+      copyFileSync(photo, join(photos, photo.split('/').at(-1)!));
+    const first = await openRuntime(configFor(join(root, 'data')), { logger: quiet });
+    try {
+      const { runId } = await startIndexRun(first, { source: photos, collection: 'people' });
+      expect((await waitForRun(first, runId)).status).toBe('succeeded');
+    } finally {
+      await stopIndexing(first);
+      await first.close();
+    }
+    // Another model id, the same weights: the replacement shares the old default's alias.
+    const dir = join(root, 'replacement');
+    mkdirSync(dir);
+    copyFileSync(join(dirname(DEFAULT_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify({ ...manifest, id: 'replacement', version: '1', alias: manifest.id }),
+    );
+    runtime = await openRuntime(configFor(join(root, 'data'), { FEVER_MODEL: join(dir, 'manifest.json') }), {
+      logger: quiet,
+    });
+    app = createApp(runtime, { indexRoots: [root] });
+  });
+  afterAll(async () => {
+    await stopIndexing(runtime);
+    await runtime?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  async function searchModel(): Promise<{ id: string; version: string; results: number }> {
+    const res = await app.request('/search?k=20', {
+      method: 'POST',
+      body: example,
+      headers: { 'Content-Type': 'image/jpeg' },
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as SearchResponse;
+    return { ...body.model, results: body.faces[0]!.results.length };
+  }
+
+  it("answers from the replaced model's index until its own re-index completes, then from its own", async () => {
+    const before = await searchModel();
+    expect(before).toMatchObject({ id: manifest.id, version: v1 });
+    expect(before.results).toBeGreaterThan(0);
+
+    const started = await app.request('/runs', {
+      method: 'POST',
+      body: JSON.stringify({ source: photos, collection: 'people', mode: 'all' }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(started.status).toBe(202);
+    const run = (await started.json()) as IndexRunResponse;
+    expect(run.model).toMatchObject({ id: 'replacement', version: '1' });
+    expect((await waitForRun(runtime, run.id)).status).toBe('succeeded');
+    expect(await runtime.vectors.getAlias(modelAliasName(manifest.id))).toBe(
+      modelCollectionName('replacement', '1'),
+    );
+
+    const deadline = Date.now() + 30_000;
+    let after = await searchModel();
+    while (after.id !== 'replacement' && Date.now() < deadline) after = await searchModel();
+    expect(after).toEqual({ id: 'replacement', version: '1', results: before.results });
+  });
+});

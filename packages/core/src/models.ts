@@ -20,20 +20,25 @@ export interface ModelContext {
   alias: string;
 }
 
-/** The model context of id@version. */
+/**
+ * The model context of id@version. Its alias is the one its manifest names (a model that replaces
+ * another shares that model's alias), else the model's own.
+ */
 export function modelContext(model: {
   id: string;
   version: string;
   dims: number;
   labels: string[];
+  manifest?: Record<string, unknown> | null;
 }): ModelContext {
+  const alias = model.manifest?.alias;
   return {
     id: model.id,
     version: model.version,
     dims: model.dims,
     labels: model.labels,
     vectorCollection: modelCollectionName(model.id, model.version),
-    alias: modelAliasName(model.id),
+    alias: modelAliasName(typeof alias === 'string' ? alias : model.id),
   };
 }
 
@@ -49,6 +54,7 @@ export async function registerModel(
     version: m.version,
     dims: m.embeddingDims ?? 0,
     labels: m.labels ?? [],
+    manifest: { alias: m.alias },
   });
   await metadata.models.register({
     id: m.id,

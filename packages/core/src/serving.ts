@@ -9,7 +9,7 @@
  * while the old one keeps answering; queries under way keep the version they started with, and
  * an encoder nothing uses any more is closed.
  */
-import type { Encoder } from '@fever/encoder';
+import { bundledManifestPath, type Encoder } from '@fever/encoder';
 import { FeverError } from '@fever/errors';
 import type { MetadataStore } from '@fever/metadata';
 import type { VectorStore } from '@fever/vectors';
@@ -167,14 +167,16 @@ export class ModelAlias {
     if (collection === own.vectorCollection) {
       return version({ model: own, encoder: this.options.ownEncoder }, async () => {});
     }
+    // A version of this model, or of the model it replaces (their manifests share the alias).
     const rows = await this.options.metadata.models.list();
-    const row = rows
-      .filter((m) => m.id === own.id)
-      .find((m) => modelContext(m).vectorCollection === collection);
+    const row = rows.find((m) => {
+      const context = modelContext(m);
+      return context.alias === own.alias && context.vectorCollection === collection;
+    });
     if (!row) {
       throw new FeverError(
         'MODEL_UNAVAILABLE',
-        `the alias ${own.alias} points at the vector collection ${collection}, which no registered version of ${own.id} owns`,
+        `the alias ${own.alias} points at the vector collection ${collection}, which no registered model version sharing that alias owns`,
         { status: 503 },
       );
     }
@@ -186,14 +188,15 @@ export class ModelAlias {
           `(make that manifest readable here, or finish re-indexing with ${own.id}@${own.version})`,
         { status: 503, cause },
       );
-    if (!row.manifestPath) throw unavailable('its manifest path was never recorded');
-    const encoder = await this.options.openEncoder(row.manifestPath).catch((err: unknown) => {
-      throw unavailable(`${row.manifestPath}: ${(err as Error).message}`, err);
+    // A version registered before manifest paths were recorded is looked for among the bundled models.
+    const manifestPath = row.manifestPath ?? bundledManifestPath(row.id);
+    const encoder = await this.options.openEncoder(manifestPath).catch((err: unknown) => {
+      throw unavailable(`${manifestPath}: ${(err as Error).message}`, err);
     });
     if (encoder.model.id !== model.id || encoder.model.version !== model.version) {
       await encoder.close();
       throw unavailable(
-        `${row.manifestPath} now holds ${encoder.model.id}@${encoder.model.version}, not ${model.version}`,
+        `${manifestPath} now holds ${encoder.model.id}@${encoder.model.version}, not ${model.version}`,
       );
     }
     this.options.logger.info(

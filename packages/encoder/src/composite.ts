@@ -7,6 +7,7 @@ import {
   type LoadedModel,
   loadModel,
   type ModelManifest,
+  modelAliasSchema,
   modelManifestSchema,
   readManifestJson,
   testTimeOptions,
@@ -28,6 +29,7 @@ const compositeManifestSchema = z
     id: modelManifestSchema.shape.id,
     /** Optional: when given it must be the version fever derives from the members (see below). */
     version: z.string().min(1).optional(),
+    alias: modelAliasSchema,
     task: z.literal('expression'),
     members: z
       .array(
@@ -76,6 +78,8 @@ const compositeManifestSchema = z
 export interface CompositeManifest {
   id: string;
   version: string;
+  /** The alias its versions share, when it is not the id (see modelAliasSchema). */
+  alias?: string;
   task: 'expression';
   /** Digest of everything that makes the embeddings: members' files and inputs, weights, options. */
   sha256: string;
@@ -270,6 +274,7 @@ async function loadComposite(raw: unknown, path: string): Promise<ExpressionMode
   const manifest: CompositeManifest = {
     id: c.id,
     version,
+    ...(c.alias ? { alias: c.alias } : {}),
     task: 'expression',
     sha256,
     embeddingDims: dims,

@@ -53,6 +53,7 @@ export {
   validateManifest,
 } from './manifest.ts';
 export {
+  bundledManifestPath,
   DEFAULT_DETECTOR_MANIFEST,
   DEFAULT_EXPRESSION_MANIFEST,
   DEFAULT_IDENTITY_MANIFEST,

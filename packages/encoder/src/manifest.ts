@@ -21,9 +21,21 @@ export const testTimeOptions = {
  * The manifest that sits beside every ONNX model fever runs. It is the whole contract between a
  * model file and the encoder: a user's own DeepFEVER/FECNet-style model plugs in by writing one.
  */
+const modelIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"');
+
+/**
+ * The alias a model's versions share (default: its id); searches answer through it (see core's
+ * serving.ts). A model that replaces another names the other's alias: an index of the old model
+ * then keeps answering until the new one's re-index completes and takes the alias over.
+ */
+export const modelAliasSchema = modelIdSchema.optional();
+
 export const modelManifestSchema = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"'),
+  id: modelIdSchema,
   version: z.string().min(1),
+  alias: modelAliasSchema,
   /**
    * `expression`: embedding (+ probs) of a face crop; `face-identity`: an identity descriptor of a
    * face crop; `face-detector`: faces in a whole image; `face-landmarks`: 68 points on a face crop.

@@ -8,6 +8,11 @@ export const DEFAULT_DETECTOR_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-tiny-fac
 export const DEFAULT_LANDMARKS_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-landmark-68/manifest.json`;
 export const DEFAULT_IDENTITY_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-recognition/manifest.json`;
 
+/** Where `npm run models` puts the manifest of the bundled model `id` (it may not be one). */
+export function bundledManifestPath(id: string): string {
+  return `${DEFAULT_MODELS_DIR}${id}/manifest.json`;
+}
+
 /** The bundled face detectors by the names FEVER_DETECTOR and --detector take. */
 export const DETECTOR_MANIFESTS: Record<string, string> = {
   tiny: DEFAULT_DETECTOR_MANIFEST,

@@ -5,6 +5,7 @@ import {
   DEFAULT_MODELS_DIR,
   decodeImage,
   Encoder,
+  FACE_API_EXPRESSION_MANIFEST,
   openFaceNetwork,
   type RgbImage,
 } from '@fever/encoder';
@@ -22,15 +23,18 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 /**
- * `npm run bench -- encoder [--rounds=3] [--threads=N] [--model=<manifest> …]`: the pipeline and
- * the expression net against face-api's tfjs reference, then every bundled crop network and each
- * --model (composites, align/mirror options) on the same crops, and each --model's pipeline.
+ * `npm run bench -- encoder [--rounds=3] [--threads=N] [--model=<manifest> …] [--detectors=tiny,ssd]`:
+ * the pipeline and the expression net against face-api's tfjs reference, then every bundled crop
+ * network and each --model (composites, align/mirror options) on the same crops, and each
+ * --model's whole pipeline with each detector against the tiny detector + face-api's net.
  */
 export default async function encoderBench(args: string[]) {
   const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? 3);
   const threads = Number(args.find((a) => a.startsWith('--threads='))?.split('=')[1] ?? 0);
   // Expression models (composites, options) to measure beside the default, by manifest.
   const models = args.filter((a) => a.startsWith('--model=')).map((a) => a.slice('--model='.length));
+  // Detectors each --model's pipeline is measured with.
+  const detectors = (args.find((a) => a.startsWith('--detectors='))?.split('=')[1] ?? 'tiny').split(',');
   const photos = await Promise.all(samplePhotos().map((p) => decodeImage(p)));
   // A workload of 32 photos (the six samples repeated) so batch 32 is one full batch.
   const workload: RgbImage[] = Array.from({ length: 32 }, (_, i) => photos[i % photos.length]!);
@@ -59,7 +63,14 @@ export default async function encoderBench(args: string[]) {
   });
 
   // Reference expression net alone on the face crops.
-  const onnx = await Encoder.create({ device: 'cpu', threads, logger: quiet, batchSize: 32 });
+  // The first table is the conversion's speed: face-api's own network against its tfjs reference.
+  const faceApi = {
+    device: 'cpu',
+    threads,
+    logger: quiet,
+    expressionModel: FACE_API_EXPRESSION_MANIFEST,
+  } as const;
+  const onnx = await Encoder.create({ ...faceApi, batchSize: 32 });
   const crops = (await onnx.encode(photos)).flatMap((faces, i) =>
     faces.map((f) => cropOf(photos[i]!, f.box)),
   );
@@ -79,9 +90,7 @@ export default async function encoderBench(args: string[]) {
 
   for (const batch of BATCHES) {
     const encoder = await Encoder.create({
-      device: 'cpu',
-      threads,
-      logger: quiet,
+      ...faceApi,
       detectBatchSize: batch,
       batchSize: Math.max(batch, 8),
     });
@@ -100,7 +109,7 @@ export default async function encoderBench(args: string[]) {
 
   const cropWorkload = Array.from({ length: 256 }, (_, i) => crops[i % crops.length]!);
   for (const batch of BATCHES) {
-    const encoder = await Encoder.create({ device: 'cpu', threads, logger: quiet, batchSize: batch });
+    const encoder = await Encoder.create({ ...faceApi, batchSize: batch });
     await encoder.embedCrops(cropWorkload.slice(0, batch));
     const [, seconds] = await timed(async () => {
       for (let r = 0; r < rounds; r++) await encoder.embedCrops(cropWorkload);
@@ -128,7 +137,7 @@ export default async function encoderBench(args: string[]) {
     return (rounds * cropWorkload.length) / seconds;
   };
   const expressionModels = [
-    `${DEFAULT_MODELS_DIR}face-api-expression/manifest.json`,
+    FACE_API_EXPRESSION_MANIFEST,
     `${DEFAULT_MODELS_DIR}human-emotion/manifest.json`,
     ...models,
   ];
@@ -173,23 +182,33 @@ export default async function encoderBench(args: string[]) {
     await network.close();
   }
 
-  // The whole pipeline with each --model, batch 8 (the indexing default), beside the default's.
-  for (const manifest of models) {
+  // The whole pipeline with each --model and each --detectors entry, batch 8 (the indexing
+  // default), against face-api's expression net with the tiny detector (fever's first default)
+  // measured in the same run: "vs tiny+face-api" is photos/s over that.
+  const pipelineRows: Record<string, string | number>[] = [];
+  let firstDefault = 0;
+  const pipelines = [
+    { detector: 'tiny', manifest: FACE_API_EXPRESSION_MANIFEST },
+    ...models.flatMap((manifest) => detectors.map((detector) => ({ detector, manifest }))),
+  ];
+  for (const { detector, manifest } of pipelines) {
     const encoder = await Encoder.create({
       device: 'cpu',
       threads,
       logger: quiet,
       expressionModel: manifest,
+      detectorModel: detector,
     });
     const { faces, seconds } = await pipeline(encoder, workload, 8, rounds);
-    const facesPerSec = faces / seconds;
-    rows.push({
-      path: `onnx ${encoder.provider} ${encoder.model.id}`,
-      stage: 'pipeline',
-      batch: 8,
-      'photos/s': ((rounds * workload.length) / seconds).toFixed(1),
-      'faces/s': facesPerSec.toFixed(1),
-      'vs ref': (facesPerSec / refFacesPerSec).toFixed(2),
+    const photosPerSec = (rounds * workload.length) / seconds;
+    firstDefault ||= photosPerSec;
+    pipelineRows.push({
+      detector,
+      model: `${encoder.model.id}@${encoder.model.version}`,
+      'faces/photo': (faces / (rounds * workload.length)).toFixed(2),
+      'photos/s': photosPerSec.toFixed(2),
+      'faces/s': (faces / seconds).toFixed(1),
+      'vs tiny+face-api': (photosPerSec / firstDefault).toFixed(2),
     });
     await encoder.close();
   }
@@ -197,6 +216,7 @@ export default async function encoderBench(args: string[]) {
   const peakRssMb = rss.stop();
   console.log(table(rows));
   console.log(table(modelRows));
+  console.log(table(pipelineRows));
   console.log(
     `peak RSS ${peakRssMb.toFixed(0)} MB (reference and ONNX in one process); ${cpus().length} cores, ${cpus()[0]?.model}`,
   );
@@ -212,6 +232,7 @@ export default async function encoderBench(args: string[]) {
     peakRssMb,
     rows,
     models: modelRows,
+    pipelines: pipelineRows,
   });
   console.log(`wrote ${file}`);
 }

@@ -101,7 +101,7 @@ describe.skipIf(!root)('fever eval on CK+48 (end to end)', () => {
     const args = ['eval', 'fec', triplets, '--images', root!, '--output', 'embedding', '--output', 'probs'];
     const r = await fever([...args, '--cache', cache, '--out', out]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/face-api-expression@\S+ embedding\s+300\s+\d+\.\d%/);
+    expect(r.stdout).toMatch(/fever-expression@\S+ embedding\s+300\s+\d+\.\d%/);
     first = await readJson<FecEvalResult>(join(out, 'report.json'));
     const { report, metrics } = first;
     expect(report.source).toMatchObject({ rows: 305, triplets: 303, malformed: 2 });
@@ -118,8 +118,8 @@ describe.skipIf(!root)('fever eval on CK+48 (end to end)', () => {
     expect(report.triplets.byType.TWO_CLASS_TRIPLET).toEqual({ parsed: 303, used: 300 });
     expect(report.images.failed).toEqual({ 'not-in-folder': 1, 'empty-box': 1 });
     expect(metrics.variants.map((v) => [v.model.split('@')[0], v.output, v.distance])).toEqual([
-      ['face-api-expression', 'embedding', 'cosine'],
-      ['face-api-expression', 'probs', 'cosine'],
+      ['fever-expression', 'embedding', 'cosine'],
+      ['fever-expression', 'probs', 'cosine'],
     ]);
     for (const v of metrics.variants) {
       expect(v.overall.n).toBe(300);

@@ -298,12 +298,15 @@ describe('a new model version', () => {
   it('indexes into its own vector collection and takes over the alias when its run completes', async () => {
     const env: TestEnv = { dataDir: join(root, 'data') };
     const demo = dirname(samplePhotos()[0]!);
-    const first = await runFever(['index', demo, '--collection', 'versions'], env);
+    const { FACE_API_EXPRESSION_MANIFEST } = await import('@fever/encoder');
+    const first = await runFever(['index', demo, '--collection', 'versions'], {
+      ...env,
+      vars: { FEVER_MODEL: FACE_API_EXPRESSION_MANIFEST },
+    });
     expect(first.code, first.output).toBe(0);
 
     // The same weights released as another version: a manifest beside a copy of the model.
-    const { DEFAULT_EXPRESSION_MANIFEST } = await import('@fever/encoder');
-    const manifest = JSON.parse(readFileSync(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(FACE_API_EXPRESSION_MANIFEST, 'utf8')) as {
       id: string;
       version: string;
       file: string;
@@ -311,7 +314,7 @@ describe('a new model version', () => {
     const v1 = manifest.version;
     const v2 = '2.0.0-test';
     mkdirSync(join(root, 'v2'));
-    copyFileSync(join(dirname(DEFAULT_EXPRESSION_MANIFEST), manifest.file), join(root, 'v2', manifest.file));
+    copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(root, 'v2', manifest.file));
     writeFileSync(join(root, 'v2', 'manifest.json'), JSON.stringify({ ...manifest, version: v2 }));
     const second = await runFever(['index', demo, '--collection', 'versions'], {
       ...env,

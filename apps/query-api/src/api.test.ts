@@ -73,7 +73,7 @@ describe('health, readiness, metrics, models', () => {
   it('GET /models names the active model and its labels', async () => {
     const body = await json<ModelListResponse>(await app.request('/models'));
     const active = body.models.find((m) => m.active)!;
-    expect(active.dims).toBe(256);
+    expect(active).toMatchObject({ id: 'fever-expression', dims: 512 });
     expect(active.labels).toContain('happy');
   });
 
@@ -391,7 +391,7 @@ describe('faces and images', () => {
     const face = fx.faces[1]!;
     const body = await json<FaceResponse>(await app.request(`/faces/${face.id}`));
     expect(body).toMatchObject({ id: face.id, collection: face.collection, faceIndex: face.faceIndex });
-    expect(body.model.id).toBe('face-api-expression');
+    expect(body.model.id).toBe('fever-expression');
     await expectError(
       await app.request('/faces/00000000-0000-4000-8000-000000000000'),
       404,

@@ -14,7 +14,7 @@ import {
   stopIndexing,
   waitForRun,
 } from '@fever/core';
-import { DEFAULT_EXPRESSION_MANIFEST } from '@fever/encoder';
+import { FACE_API_EXPRESSION_MANIFEST } from '@fever/encoder';
 import { samplePhotos } from '@fever/encoder/testing';
 import type {
   ErrorResponse,
@@ -30,7 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
 
 const quiet = createLogger('silent');
-const manifest = JSON.parse(readFileSync(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) as {
+const manifest = JSON.parse(readFileSync(FACE_API_EXPRESSION_MANIFEST, 'utf8')) as {
   id: string;
   version: string;
   file: string;
@@ -39,14 +39,21 @@ const manifest = JSON.parse(readFileSync(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) a
 const v1 = manifest.version;
 const v2 = `${manifest.version}-alias-test`;
 
+/** A process on face-api's own network (fever's first default) unless env names another model. */
 function configFor(dataDir: string, env: Record<string, string> = {}) {
-  return parseConfig({ FEVER_DATA_DIR: dataDir, FEVER_LOG_LEVEL: 'silent', FEVER_DEVICE: 'cpu', ...env });
+  return parseConfig({
+    FEVER_DATA_DIR: dataDir,
+    FEVER_LOG_LEVEL: 'silent',
+    FEVER_DEVICE: 'cpu',
+    FEVER_MODEL: FACE_API_EXPRESSION_MANIFEST,
+    ...env,
+  });
 }
 
 /** The same weights released as another version: a manifest beside a copy of the model. */
 function writeVersion(dir: string, version: string): string {
   mkdirSync(dir, { recursive: true });
-  copyFileSync(join(dirname(DEFAULT_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
+  copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, version }));
   return join(dir, 'manifest.json');
 }
@@ -64,7 +71,7 @@ describe('a server on a new model version', () => {
     mkdirSync(photos);
     for (const photo of samplePhotos().slice(0, 5))
       copyFileSync(photo, join(photos, photo.split('/').at(-1)!));
-    // Version 1 (the bundled model) indexes the photos: the alias points at its collection.
+    // Version 1 (face-api's network) indexes the photos: the alias points at its collection.
     const first = await openRuntime(configFor(join(root, 'data')), { logger: quiet });
     try {
       const { runId } = await startIndexRun(first, { source: photos, collection: 'people' });
@@ -237,7 +244,7 @@ describe('a server on a model that replaces another (its manifest names the othe
     // Another model id, the same weights: the replacement shares the old default's alias.
     const dir = join(root, 'replacement');
     mkdirSync(dir);
-    copyFileSync(join(dirname(DEFAULT_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
+    copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
     writeFileSync(
       join(dir, 'manifest.json'),
       JSON.stringify({ ...manifest, id: 'replacement', version: '1', alias: manifest.id }),

@@ -8,9 +8,9 @@ import { Encoder } from './encoder.ts';
 import { openFaceNetwork } from './face-network.ts';
 import { eyeLineAngle, LandmarkModel } from './landmarks.ts';
 import {
-  DEFAULT_EXPRESSION_MANIFEST,
   DEFAULT_LANDMARKS_MANIFEST,
   DEFAULT_MODELS_DIR,
+  FACE_API_EXPRESSION_MANIFEST,
 } from './model-paths.ts';
 import type { FaceCrop } from './preprocess.ts';
 import { maxAbsDiff } from './testing/models.ts';
@@ -28,7 +28,7 @@ describe('align and mirror', () => {
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fever-options-'));
-    const plain = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8'));
+    const plain = JSON.parse(await readFile(FACE_API_EXPRESSION_MANIFEST, 'utf8'));
     const file = join(DEFAULT_MODELS_DIR, 'face-api-expression', 'model.onnx');
     for (const [name, extra] of [
       ['plain', {}],

@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExpressionModel } from './composite.ts';
 import { decodeImage, type RgbImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
-import { DEFAULT_DETECTOR_MANIFEST, DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } from './model-paths.ts';
+import {
+  DEFAULT_DETECTOR_MANIFEST,
+  DEFAULT_MODELS_DIR,
+  FACE_API_EXPRESSION_MANIFEST,
+} from './model-paths.ts';
 import { duoComposite, maxAbsDiff } from './testing/models.ts';
 import { samplePhotos } from './testing/paths.ts';
 
@@ -44,7 +48,7 @@ describe('composite expression models', () => {
 
     it("concatenates each member's unit embedding scaled by sqrt(w / Σw), probs from the named member", async () => {
       const composite = await open(await write('duo.json', duo()));
-      const faceApi = await open(DEFAULT_EXPRESSION_MANIFEST);
+      const faceApi = await open(FACE_API_EXPRESSION_MANIFEST);
       const human = await open(HUMAN);
       const [faces] = await composite.encode([image]);
       const [a] = await faceApi.encode([image]);
@@ -80,7 +84,7 @@ describe('composite expression models', () => {
           duo({
             id: 'duo-stretch',
             members: [
-              { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
+              { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 0.7 },
               { manifest: HUMAN, weight: 0.3, input: { crop: 'stretch' } },
             ],
           }),
@@ -105,7 +109,7 @@ describe('composite expression models', () => {
           'v-weights.json',
           duo({
             members: [
-              { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.6 },
+              { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 0.6 },
               { manifest: HUMAN, weight: 0.4 },
             ],
           }),
@@ -159,7 +163,7 @@ describe('composite expression models', () => {
 
     it('a single network with align or mirror gets a version that says so', async () => {
       const { readFile } = await import('node:fs/promises');
-      const plain = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8'));
+      const plain = JSON.parse(await readFile(FACE_API_EXPRESSION_MANIFEST, 'utf8'));
       const file = join(DEFAULT_MODELS_DIR, 'face-api-expression', 'model.onnx');
       const mirrored = await loadExpressionModel(
         await write('n-mirror.json', { ...plain, file, mirror: true }),
@@ -171,7 +175,7 @@ describe('composite expression models', () => {
       expect(aligned.manifest.version).toMatch(
         new RegExp(`^${plain.version.replace(/\+/g, '\\+')}\\+align\\.eyes\\.[0-9a-f]{8}$`),
       );
-      expect((await loadExpressionModel(DEFAULT_EXPRESSION_MANIFEST)).manifest.version).toBe(plain.version);
+      expect((await loadExpressionModel(FACE_API_EXPRESSION_MANIFEST)).manifest.version).toBe(plain.version);
     });
   });
 
@@ -189,7 +193,7 @@ describe('composite expression models', () => {
         'missing.json',
         duo({
           members: [
-            { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 1 },
+            { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 1 },
             { manifest: 'nope/manifest.json', weight: 1 },
           ],
         }),
@@ -204,7 +208,7 @@ describe('composite expression models', () => {
         'zero.json',
         duo({
           members: [
-            { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0 },
+            { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 0 },
             { manifest: HUMAN, weight: 0 },
           ],
         }),
@@ -215,7 +219,7 @@ describe('composite expression models', () => {
         'negative.json',
         duo({
           members: [
-            { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 1 },
+            { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 1 },
             { manifest: HUMAN, weight: -0.5 },
           ],
         }),
@@ -229,7 +233,7 @@ describe('composite expression models', () => {
         'dims.json',
         duo({
           members: [
-            { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 1, dims: 128 },
+            { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 1, dims: 128 },
             { manifest: HUMAN, weight: 1 },
           ],
         }),

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
-import { DEFAULT_EXPRESSION_MANIFEST } from './model-paths.ts';
+import { FACE_API_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { attr, GraphBuilder } from './onnx/graph.ts';
 import { sha256Bytes } from './sha256.ts';
 import { samplePhotos } from './testing/paths.ts';
@@ -73,7 +73,7 @@ describe('Encoder', () => {
     const detected = (await encoder.encode([image]))[0]![0]!;
     const [byBox] = await encoder.embedBoxes(image, [detected.box]);
     expect(byBox!.label).toBe(detected.label);
-    expect(byBox!.embedding.length).toBe(256);
+    expect(byBox!.embedding.length).toBe(encoder.model.embeddingDims);
     await expect(
       encoder.embedBoxes(image, [{ x: image.width + 10, y: 0, width: 50, height: 50 }]),
     ).rejects.toMatchObject({ code: 'FACE_BOX_EMPTY' });
@@ -141,9 +141,9 @@ describe('model manifests', () => {
   });
 
   it('refuses a model whose sha256 does not match its manifest', async () => {
-    const manifest = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8'));
+    const manifest = JSON.parse(await readFile(FACE_API_EXPRESSION_MANIFEST, 'utf8'));
     manifest.sha256 = '0'.repeat(64);
-    manifest.file = join(DEFAULT_EXPRESSION_MANIFEST, '..', 'model.onnx');
+    manifest.file = join(FACE_API_EXPRESSION_MANIFEST, '..', 'model.onnx');
     await writeFile(join(dir, 'tampered.json'), JSON.stringify(manifest));
     await expect(
       Encoder.create({ expressionModel: join(dir, 'tampered.json'), logger: quiet }),
@@ -172,7 +172,7 @@ describe('model manifests', () => {
 
   it('refuses a detector where an expression model is needed', async () => {
     const detector = join(
-      DEFAULT_EXPRESSION_MANIFEST,
+      FACE_API_EXPRESSION_MANIFEST,
       '..',
       '..',
       'face-api-tiny-face-detector',
@@ -250,7 +250,7 @@ describe('identity descriptors', () => {
 
   it('refuses a manifest of another task as the identity model', async () => {
     await expect(
-      Encoder.create({ device: 'cpu', identityModel: DEFAULT_EXPRESSION_MANIFEST, logger: quiet }),
+      Encoder.create({ device: 'cpu', identityModel: FACE_API_EXPRESSION_MANIFEST, logger: quiet }),
     ).rejects.toMatchObject({ code: 'MODEL_WRONG_TASK' });
   });
 });

@@ -61,6 +61,7 @@ export {
   DEFAULT_MODELS_DIR,
   DETECTOR_MANIFESTS,
   detectorManifest,
+  FACE_API_EXPRESSION_MANIFEST,
 } from './model-paths.ts';
 export { type AttributeValue, attr, GraphBuilder } from './onnx/graph.ts';
 export { expressionInput, type FaceCrop } from './preprocess.ts';

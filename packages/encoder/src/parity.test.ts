@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
+import { FACE_API_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { FaceApiReference } from './reference/face-api-reference.ts';
 import { samplePhotos } from './testing/paths.ts';
 
@@ -12,7 +13,12 @@ describe('ONNX encoder matches the face-api tfjs reference', () => {
   let reference: FaceApiReference;
 
   beforeAll(async () => {
-    encoder = await Encoder.create({ device: 'cpu', logger: { info() {}, warn() {} } });
+    // face-api's own network, not the default composite: this is the parity of the conversion.
+    encoder = await Encoder.create({
+      device: 'cpu',
+      expressionModel: FACE_API_EXPRESSION_MANIFEST,
+      logger: { info() {}, warn() {} },
+    });
     reference = await FaceApiReference.create();
   }, 120_000);
 

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DEFAULT_EXPRESSION_MANIFEST } from '@fever/encoder';
+import { FACE_API_EXPRESSION_MANIFEST } from '@fever/encoder';
 import { samplePhotos } from '@fever/encoder/testing';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,13 +14,13 @@ import { runRetrievalEval } from './retrieval/run.ts';
 const quiet = { device: 'cpu' as const, logger: { info() {}, warn() {} } };
 let dir: string;
 const photos = samplePhotos();
-const DEFAULT = JSON.parse(await readFile(DEFAULT_EXPRESSION_MANIFEST, 'utf8'));
+const FACE_API = JSON.parse(await readFile(FACE_API_EXPRESSION_MANIFEST, 'utf8'));
 
-/** A manifest for the default model file with some fields changed. */
+/** A manifest for face-api's model file with some fields changed. */
 async function copyManifest(changes: Record<string, unknown>): Promise<string> {
   const file = join(dir, `${String(changes.id)}.json`);
-  const model = join(dirname(DEFAULT_EXPRESSION_MANIFEST), DEFAULT.file);
-  await writeFile(file, JSON.stringify({ ...DEFAULT, file: model, ...changes }));
+  const model = join(dirname(FACE_API_EXPRESSION_MANIFEST), FACE_API.file);
+  await writeFile(file, JSON.stringify({ ...FACE_API, file: model, ...changes }));
   return file;
 }
 
@@ -88,8 +88,9 @@ describe('runFecEval through a map CSV', () => {
     expect(result.metrics.variants[0]).toMatchObject({ output: 'embedding', distance: 'euclidean' });
     expect(result.metrics.variants[0]!.overall.n).toBe(2);
     expect(result.metrics.human.overall.n).toBe(2);
+    // No model named: the default.
     expect(result.models[0]).toMatchObject({
-      id: 'face-api-expression',
+      id: 'fever-expression',
       sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(result.params).toMatchObject({
@@ -111,14 +112,14 @@ describe('runFecEval through a map CSV', () => {
     const result = await runFecEval({
       triplets: join(dir, 'triplets.csv'),
       map: join(dir, 'map.csv'),
-      models: [undefined, copy],
+      models: [FACE_API_EXPRESSION_MANIFEST, copy],
       outputs: ['embedding', 'probs'],
       encoder: quiet,
       bootstrapSamples: 100,
     });
     expect(result.metrics.variants.map((v) => v.variant)).toEqual([
-      `face-api-expression@${DEFAULT.version} embedding`,
-      `face-api-expression@${DEFAULT.version} probs`,
+      `face-api-expression@${FACE_API.version} embedding`,
+      `face-api-expression@${FACE_API.version} probs`,
       'my-model@2 embedding',
       'my-model@2 probs',
     ]);
@@ -134,14 +135,14 @@ describe('runFecEval through a map CSV', () => {
       JSON.stringify({
         id: 'solo',
         task: 'expression',
-        members: [{ manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 1 }],
+        members: [{ manifest: FACE_API_EXPRESSION_MANIFEST, weight: 1 }],
         probsFrom: 'face-api-expression',
       }),
     );
     const result = await runFecEval({
       triplets: join(dir, 'triplets.csv'),
       map: join(dir, 'map.csv'),
-      models: [undefined, composite],
+      models: [FACE_API_EXPRESSION_MANIFEST, composite],
       outputs: ['embedding', 'probs'],
       encoder: quiet,
       bootstrapSamples: 100,

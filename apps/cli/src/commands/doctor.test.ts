@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DEFAULT_EXPRESSION_MANIFEST } from '@fever/encoder';
+import { FACE_API_EXPRESSION_MANIFEST } from '@fever/encoder';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
 import { freePort } from '@fever/test/harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,8 +90,8 @@ describe('fever doctor with a broken environment', () => {
   });
 
   it('refuses a model file whose sha256 does not match its manifest', async () => {
-    const manifest = JSON.parse(readFileSync(DEFAULT_EXPRESSION_MANIFEST, 'utf8'));
-    copyFileSync(join(DEFAULT_EXPRESSION_MANIFEST, '..', manifest.file), join(dir, 'model.onnx'));
+    const manifest = JSON.parse(readFileSync(FACE_API_EXPRESSION_MANIFEST, 'utf8'));
+    copyFileSync(join(FACE_API_EXPRESSION_MANIFEST, '..', manifest.file), join(dir, 'model.onnx'));
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, sha256: '0'.repeat(64) }));
     const { code, stdout } = await fever(['doctor', '--only', 'models,provider'], {
       FEVER_MODEL: join(dir, 'manifest.json'),

@@ -36,13 +36,13 @@ describe('fever embed', () => {
     expect(stderr).toMatch(/encoder running on cpu/);
   });
 
-  it('includes 256-d embeddings with --json', async () => {
+  it("includes the default model's embeddings with --json", async () => {
     const { code, stdout } = await fever(['embed', '--json', samplePhotos()[1]!]);
     expect(code).toBe(0);
     const out = JSON.parse(stdout);
-    expect(out.model.id).toBe('face-api-expression');
+    expect(out.model).toMatchObject({ id: 'fever-expression', dims: 512 });
     const face = out.images[0].faces[0];
-    expect(face.embedding).toHaveLength(256);
+    expect(face.embedding).toHaveLength(512);
     expect(face.probs).toHaveLength(7);
     expect(typeof face.label).toBe('string');
   });

@@ -40,7 +40,7 @@ export function registerEmbed(program: Command, config: () => Config): void {
     .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
     .option(
       '--model <manifest>',
-      'expression model manifest, one network or a composite (default: FEVER_MODEL or face-api)',
+      'expression model manifest, one network or a composite (default: FEVER_MODEL or fever-expression)',
     )
     .action(async (files: string[], flags: EmbedFlags) => {
       // Loaded here so `fever --help` and other commands don't pay for onnxruntime and sharp.

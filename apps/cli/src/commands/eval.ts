@@ -178,7 +178,7 @@ function withModelFlags(command: Command): Command {
   return command
     .option(
       '--model <manifest>',
-      'expression model manifest; repeat to compare models (default: FEVER_MODEL or face-api)',
+      'expression model manifest; repeat to compare models (default: FEVER_MODEL or fever-expression)',
       collect,
     )
     .option(

@@ -1,4 +1,4 @@
-import { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_MODELS_DIR } from '../model-paths.ts';
+import { DEFAULT_MODELS_DIR, FACE_API_EXPRESSION_MANIFEST } from '../model-paths.ts';
 
 /** Largest |a[i] - b[i]| over two vectors of the same length. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -17,7 +17,7 @@ export function duoComposite(changes: Record<string, unknown> = {}): Record<stri
     id: 'duo',
     task: 'expression',
     members: [
-      { manifest: DEFAULT_EXPRESSION_MANIFEST, weight: 0.7 },
+      { manifest: FACE_API_EXPRESSION_MANIFEST, weight: 0.7 },
       { manifest: `${DEFAULT_MODELS_DIR}human-emotion/manifest.json`, weight: 0.3 },
     ],
     probsFrom: 'face-api-expression',

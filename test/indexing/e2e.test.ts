@@ -6,6 +6,7 @@
  */
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { modelContext } from '@fever/core';
 import { duoComposite, samplePhotos, sharedData } from '@fever/encoder/testing';
 import type { IndexRun } from '@fever/metadata';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
@@ -99,7 +100,8 @@ describe.skipIf(!mux)('end to end, embedded mode (PGlite + usearch, in-process)'
       expect(first.images).toEqual({ pending: 0, indexed: distinct, failed: 0 });
       // The alias that searches go through points at this model version's collection.
       const [model] = await stores.metadata.models.list();
-      expect(await stores.vectors.getAlias(`faces__${model!.id}`)).toBeDefined();
+      const { alias, vectorCollection } = modelContext(model!);
+      expect(await stores.vectors.getAlias(alias)).toBe(vectorCollection);
     } finally {
       await stores.close();
     }

@@ -132,7 +132,7 @@ export const envSchema = z.object({
     .optional()
     .describe(
       'Path of an expression model manifest (JSON, see "Your own model"). Unset → the bundled ' +
-        'face-api expression model.',
+        'default, `fever-expression` (see "Bundled models").',
     ),
   FEVER_DETECTOR: textVar(`${DETECTORS.join(' | ')} | path`)
     .optional()

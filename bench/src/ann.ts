@@ -1,7 +1,15 @@
 /**
  * `npm run bench -- ann [--sizes=100000,1000000] [--dtypes=f32] [--queries=300] [--dims=256]
  *                      [--connectivity=32] [--expansion-add=128] [--ef=768[,128,…]]
- *                      [--data=random|clustered|fer2013] [--model=<manifest.json>]`
+ *                      [--data=random|clustered|fer2013] [--model=<manifest.json>]
+ *                      [--store=embedded[,qdrant]]`
+ *
+ * `--store=qdrant` measures a private Qdrant server (QDRANT_BIN, started per size/dtype on
+ * loopback with its own storage; test/harness/qdrant.ts) through fever's QdrantVectorStore, the
+ * same points, queries and settings (m, ef_construct, hnsw_ef); dtype i8 there is Qdrant's int8
+ * scalar quantisation (quantised copy in RAM, float32 vectors on disk for re-scoring). Its build
+ * time runs until the optimizer has indexed every point (collection status green); RSS and disk
+ * are the Qdrant server's (its process RSS growth from the empty collection, its storage folder).
  *
  * The embedded vector store (usearch HNSW behind EmbeddedVectorStore, default settings) against
  * exact brute-force search over the same random unit vectors, in the same run:
@@ -26,7 +34,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EmbeddedVectorStore, type PointPayload } from '@fever/vectors';
+import { PrivateQdrant, qdrantBinary } from '@fever/test/harness';
+import { EmbeddedVectorStore, type PointPayload, QdrantVectorStore, type VectorStore } from '@fever/vectors';
 import { clusteredUnitVectors, randomUnitVectors, testId } from '@fever/vectors/testing';
 import { type BatchMatches, exactSearch, MetricKind } from 'usearch';
 import { fer2013Embeddings } from './data/fer2013.ts';
@@ -34,10 +43,13 @@ import { resultsPath, table } from './report.ts';
 
 type Dtype = 'f32' | 'f16' | 'i8';
 type Dataset = 'random' | 'clustered' | 'fer2013';
+type StoreKind = 'embedded' | 'qdrant';
 const LABELS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const K = 10;
 
 interface Row {
+  /** Absent in rows written before Qdrant was measured: embedded. */
+  store?: StoreKind;
   data: Dataset;
   /** For fer2013: the model that embedded the faces, id@version. */
   model?: string;
@@ -66,6 +78,15 @@ export default async function annBench(args: string[]): Promise<void> {
 
   const sizes = arg(args, 'sizes', '100000,1000000').split(',').map(Number);
   const dtypes = arg(args, 'dtypes', 'f32').split(',') as Dtype[];
+  const stores = arg(args, 'store', 'embedded').split(',') as StoreKind[];
+  for (const st of stores) {
+    if (st !== 'embedded' && st !== 'qdrant')
+      throw new Error(`--store takes embedded and/or qdrant, got ${st}`);
+  }
+  if (stores.includes('qdrant')) {
+    const q = qdrantBinary();
+    if (q.bin === undefined) throw new Error(`--store=qdrant needs a Qdrant binary: ${q.reason}`);
+  }
   // Embeds the crops once, here, so the children only read the cache.
   const model = arg(args, 'model', '');
   if (model && arg(args, 'data', 'random') !== 'fer2013') throw new Error('--model needs --data=fer2013');
@@ -73,8 +94,16 @@ export default async function annBench(args: string[]): Promise<void> {
   const rows: Row[] = [];
   for (const size of sizes) {
     for (const dtype of dtypes) {
-      console.error(`ann: ${size} × ${model ? model : `${arg(args, 'dims', '256')}-d`}, ${dtype} …`);
-      rows.push(...(await inChild(args, `${size}:${dtype}`)));
+      for (const store of stores) {
+        if (store === 'qdrant' && dtype === 'f16') {
+          console.error('ann: Qdrant has no f16 graph here (f32 and i8 only): skipped');
+          continue;
+        }
+        console.error(
+          `ann: ${store}, ${size} × ${model ? model : `${arg(args, 'dims', '256')}-d`}, ${dtype} …`,
+        );
+        rows.push(...(await inChild(args, `${size}:${dtype}:${store}`)));
+      }
     }
   }
   console.log(table(rows.map(display)));
@@ -87,7 +116,8 @@ export default async function annBench(args: string[]): Promise<void> {
   } catch {
     // First run.
   }
-  const key = (r: Row) => `${r.data ?? 'random'}:${r.model ?? ''}:${r.size}:${r.dtype}`;
+  const key = (r: Row) =>
+    `${r.store ?? 'embedded'}:${r.data ?? 'random'}:${r.model ?? ''}:${r.size}:${r.dtype}`;
   const done = new Set(rows.map(key));
   const merged = [...previous.filter((r) => !done.has(key(r))), ...rows];
   merged.sort(
@@ -113,6 +143,7 @@ export default async function annBench(args: string[]): Promise<void> {
 function display(r: Row): Record<string, string | number> {
   const f = (v: number | null, digits: number) => (v === null ? '' : v.toFixed(digits));
   return {
+    store: r.store ?? 'embedded',
     data: r.model ? `${r.data} (${r.model})` : (r.data ?? 'random'),
     vectors: r.size.toLocaleString('en-US'),
     dtype: r.dtype,
@@ -133,7 +164,9 @@ function display(r: Row): Record<string, string | number> {
 /** Runs one size/dtype in a fresh process and reads its rows from the last stdout line. */
 function inChild(args: string[], spec: string): Promise<Row[]> {
   const runTs = fileURLToPath(new URL('./run.ts', import.meta.url));
-  const passThrough = args.filter((a) => !a.startsWith('--sizes=') && !a.startsWith('--dtypes='));
+  const passThrough = args.filter(
+    (a) => !a.startsWith('--sizes=') && !a.startsWith('--dtypes=') && !a.startsWith('--store='),
+  );
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
@@ -156,9 +189,10 @@ function inChild(args: string[], spec: string): Promise<Row[]> {
 }
 
 async function runOne(args: string[], spec: string): Promise<void> {
-  const [sizeText, dtypeText] = spec.split(':');
+  const [sizeText, dtypeText, storeText] = spec.split(':');
   const size = Number(sizeText);
   const dtype = dtypeText as Dtype;
+  const storeKind = (storeText ?? 'embedded') as StoreKind;
   const queryCount = Number(arg(args, 'queries', '300'));
   // Defaults are the store's own; the flags exist to trade build time for recall at 1M.
   const connectivity = Number(arg(args, 'connectivity', '32'));
@@ -166,7 +200,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
   // Several ef values are measured on one build: the store is reopened (from its snapshot) per value.
   const efs = arg(args, 'ef', '768').split(',').map(Number);
   const hnsw = `M${connectivity} efC${expansionAdd}`;
-  const log = (msg: string) => console.error(`  [${size}/${dtype}] ${msg}`);
+  const log = (msg: string) => console.error(`  [${storeKind} ${size}/${dtype}] ${msg}`);
 
   const dataset = arg(args, 'data', 'random') as Dataset;
   const { data, queries, dims, model } = await vectorsFor(
@@ -205,12 +239,25 @@ async function runOne(args: string[], spec: string): Promise<void> {
     new Set(Array.from(happyTruth.get(q).keys, (key) => testId(happyRows[Number(key)]!)));
 
   const dir = mkdtempSync(join(tmpdir(), 'fever-bench-ann-'));
+  const qdrant = storeKind === 'qdrant' ? await PrivateQdrant.start(qdrantBinary().bin!) : undefined;
   try {
-    const rssBefore = process.memoryUsage().rss;
-    const open = (efSearch: number) =>
-      EmbeddedVectorStore.open({ dir, dtype, connectivity, expansionAdd, efSearch });
+    // Memory and disk of whoever holds the vectors: this process, or the Qdrant server.
+    const rss = () => (qdrant ? processRss(qdrant.pid!) : process.memoryUsage().rss);
+    const storage = qdrant ? join(qdrant.dir, 'storage') : dir;
+    const open = async (efSearch: number): Promise<VectorStore> =>
+      qdrant
+        ? new QdrantVectorStore({
+            url: qdrant.url,
+            m: connectivity,
+            efConstruct: expansionAdd,
+            efSearch,
+            timeoutMs: 600_000,
+            ...(dtype === 'i8' ? { quantization: 'int8' as const } : {}),
+          })
+        : EmbeddedVectorStore.open({ dir, dtype, connectivity, expansionAdd, efSearch });
     let store = await open(efs[0]!);
     await store.ensureCollection({ name: 'bench', dims, distance: 'cosine' });
+    const rssBefore = rss();
     t = performance.now();
     const CHUNK = 10_000;
     for (let start = 0; start < size; start += CHUNK) {
@@ -229,10 +276,11 @@ async function runOne(args: string[], spec: string): Promise<void> {
       await store.upsert('bench', points);
       if ((end / CHUNK) % 10 === 0) log(`${end} inserted, ${((performance.now() - t) / 1000).toFixed(0)} s`);
     }
-    await store.flush();
+    if (qdrant) await qdrantIndexed(qdrant.url, 'bench', size, log);
+    else await (store as EmbeddedVectorStore).flush();
     const buildSeconds = (performance.now() - t) / 1000;
-    const rssMb = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
-    const diskMb = du(dir) / 1024 / 1024;
+    const rssMb = (rss() - rssBefore) / 1024 / 1024;
+    const diskMb = du(storage) / 1024 / 1024;
     log(
       `built in ${buildSeconds.toFixed(1)} s, +${rssMb.toFixed(0)} MB RSS, ${diskMb.toFixed(0)} MB on disk`,
     );
@@ -303,6 +351,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
     await store.close();
 
     const row = (method: string, m: Measured, built: boolean): Row => ({
+      store: storeKind,
       data: dataset,
       model,
       size,
@@ -328,7 +377,45 @@ async function runOne(args: string[], spec: string): Promise<void> {
     ];
     process.stdout.write(`${JSON.stringify(rows)}\n`);
   } finally {
+    await qdrant?.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resident memory of a process (VmRSS), in bytes. */
+function processRss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/**
+ * Waits until Qdrant's optimizer has indexed the collection: status green and every point in the
+ * HNSW graph (until then searches scan the un-indexed segments, so the build is not done).
+ */
+async function qdrantIndexed(url: string, name: string, size: number, log: (msg: string) => void) {
+  const start = performance.now();
+  let lastLog = 0;
+  let stable = { indexed: -1, since: start };
+  for (;;) {
+    const res = (await (await fetch(`${url}/collections/${name}`)).json()) as {
+      result: { status: string; points_count: number; indexed_vectors_count: number };
+    };
+    const { status, points_count, indexed_vectors_count } = res.result;
+    if (status === 'green' && points_count === size && indexed_vectors_count >= size) return;
+    if (indexed_vectors_count !== stable.indexed)
+      stable = { indexed: indexed_vectors_count, since: performance.now() };
+    // A segment under Qdrant's indexing threshold is never put in a graph (it is scanned).
+    if (status === 'green' && points_count === size && performance.now() - stable.since > 30_000) {
+      log(`optimizer idle with ${indexed_vectors_count}/${points_count} points in HNSW graphs`);
+      return;
+    }
+    if (performance.now() - lastLog > 30_000) {
+      lastLog = performance.now();
+      log(
+        `optimizing: ${status}, ${indexed_vectors_count}/${points_count} indexed after ${((performance.now() - start) / 1000).toFixed(0)} s`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 

@@ -1,6 +1,12 @@
 /**
  * `npm run bench -- query [--faces=100000] [--data=clustered|random] [--duration=10]
- *                         [--warmup=20] [--concurrency=1,8,32] [--ef=…] [--rebuild]`
+ *                         [--warmup=20] [--concurrency=1,8,32] [--ef=…] [--rebuild]
+ *                         [--store=embedded[,qdrant]]`
+ *
+ * `--store=qdrant` puts the vectors in a private Qdrant server (QDRANT_BIN, on loopback, fresh
+ * storage: its data set is built every run; test/harness/qdrant.ts) and keeps the metadata in
+ * PGlite, so the rows differ from the embedded ones only in the vector store. Its results go to
+ * bench/results/query-qdrant.json.
  *
  * The query API under load: search by indexed face id (GET /faces/{id}/similar?k=10) and by an
  * uploaded ~1 MP photo (POST /search?k=10), at each concurrency, against `fever serve` in a child
@@ -36,8 +42,8 @@ import { samplePhotos } from '@fever/encoder/testing';
 import type { NewFace } from '@fever/metadata';
 import { indexPhotos } from '@fever/query-api/testing';
 import { facePointId, parseConfig } from '@fever/schema';
-import { CLI } from '@fever/test/harness';
-import { EmbeddedVectorStore, type Point } from '@fever/vectors';
+import { CLI, PrivateQdrant, qdrantBinary } from '@fever/test/harness';
+import { EmbeddedVectorStore, type Point, QdrantVectorStore, type VectorStore } from '@fever/vectors';
 import { clusteredUnitVectors, prng, randomUnitVectors } from '@fever/vectors/testing';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
@@ -67,9 +73,14 @@ function arg(args: string[], name: string, fallback: string): string {
 
 type Data = 'clustered' | 'random';
 
+type StoreKind = 'embedded' | 'qdrant';
+/** The private Qdrant of a `--store=qdrant` run while it lasts. */
+let qdrantUrl: string | undefined;
+
 /** The server's environment and the in-process runtime's config: the same settings for both. */
 function benchEnv(dataDir: string): Record<string, string> {
   return {
+    ...(qdrantUrl ? { QDRANT_URL: qdrantUrl } : {}),
     FEVER_DATA_DIR: dataDir,
     FEVER_LOG_LEVEL: 'warn',
     FEVER_DEVICE: 'cpu',
@@ -83,6 +94,27 @@ function configFor(dataDir: string) {
 }
 
 export default async function queryBench(args: string[]): Promise<void> {
+  const stores = arg(args, 'store', 'embedded').split(',') as StoreKind[];
+  for (const store of stores) {
+    if (store === 'embedded') {
+      await runQueryBench(args, store);
+      continue;
+    }
+    if (store !== 'qdrant') throw new Error(`--store takes embedded and/or qdrant, got ${store}`);
+    const q = qdrantBinary();
+    if (q.bin === undefined) throw new Error(`--store=qdrant needs a Qdrant binary: ${q.reason}`);
+    const server = await PrivateQdrant.start(q.bin);
+    qdrantUrl = server.url;
+    try {
+      await runQueryBench(args, store);
+    } finally {
+      qdrantUrl = undefined;
+      await server.stop();
+    }
+  }
+}
+
+async function runQueryBench(args: string[], store: StoreKind): Promise<void> {
   const faces = Number(arg(args, 'faces', '100000'));
   const data = arg(args, 'data', 'clustered') as Data;
   if (data !== 'clustered' && data !== 'random')
@@ -90,14 +122,16 @@ export default async function queryBench(args: string[]): Promise<void> {
   const duration = Number(arg(args, 'duration', '10'));
   const warmup = Number(arg(args, 'warmup', '20'));
   const levels = arg(args, 'concurrency', '1,8,32').split(',').map(Number);
-  const dataDir = join(REPO, '.fever', `bench-query-${data}-${faces}`);
+  const dataDir = join(REPO, '.fever', `bench-query-${data}-${faces}${store === 'qdrant' ? '-qdrant' : ''}`);
   const { vectorEfSearch: efSearch, vectorDtype: dtype } = configFor(dataDir);
   const marker = join(dataDir, 'bench-ready.json');
   const built = existsSync(marker)
     ? (JSON.parse(await readFile(marker, 'utf8')) as { ids: string[]; dtype?: string })
     : undefined;
   // A data set built with another graph type would measure that type: build it again.
-  if (args.includes('--rebuild') || built?.dtype !== dtype) await buildDataset(dataDir, faces, data, marker);
+  // A fresh Qdrant holds nothing yet: its data set is built every run.
+  if (args.includes('--rebuild') || built?.dtype !== dtype || store === 'qdrant')
+    await buildDataset(dataDir, faces, data, marker);
   const { ids } = JSON.parse(await readFile(marker, 'utf8')) as { ids: string[] };
   const photo = await onePixelMegaPhoto();
   const rows: Row[] = [];
@@ -161,7 +195,7 @@ export default async function queryBench(args: string[]): Promise<void> {
   );
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(
-    `\nquery API, ${faces.toLocaleString('en')} synthetic faces (${data} vectors) + the sample photos' faces, ` +
+    `\nquery API (${store} vector store), ${faces.toLocaleString('en')} synthetic faces (${data} vectors) + the sample photos' faces, ` +
       `HNSW ef ${efSearch}, ${dtype} graph (new data sets), k=${K}, ${duration} s per row`,
   );
   console.log(`machine: ${machine}`);
@@ -177,8 +211,9 @@ export default async function queryBench(args: string[]): Promise<void> {
     '\nthe ANN search alone at other beam widths (same store, same by-id queries; recall@10 vs exact):',
   );
   console.log(table(efSweep as unknown as Record<string, string | number>[]));
-  const file = await writeResults('query', {
+  const file = await writeResults(store === 'qdrant' ? 'query-qdrant' : 'query', {
     date: new Date().toISOString(),
+    store,
     machine,
     faces,
     data,
@@ -468,7 +503,9 @@ async function sweepEf(
 ): Promise<{ ef: number; ms_per_query: number; 'recall@10': number }[]> {
   const out = [];
   for (const ef of efs) {
-    const store = await EmbeddedVectorStore.open({ dir: join(dataDir, 'vectors'), efSearch: ef });
+    const store: VectorStore = qdrantUrl
+      ? new QdrantVectorStore({ url: qdrantUrl, efSearch: ef })
+      : await EmbeddedVectorStore.open({ dir: join(dataDir, 'vectors'), efSearch: ef });
     try {
       const name = Object.values(await store.listAliases())[0]!;
       const points = await store.get(name, ids.slice(0, 200));

@@ -273,13 +273,24 @@ export async function collectionState(
   };
 }
 
-/** Opens metadata and vectors of an env (after its fever processes have exited, for the embedded stores). */
+/**
+ * Opens metadata and vectors of an env: Qdrant when its vars set QDRANT_URL, else the embedded
+ * stores (after its fever processes have exited: one process at a time may open them).
+ */
 export async function openStores(
   env: TestEnv,
 ): Promise<{ metadata: MetadataStore; vectors: VectorStore; close(): Promise<void> }> {
   const config = configFor(env);
   const metadata = await openMetadataStore(metadataOptionsFromConfig(config));
-  const vectors = await openVectorStore({ kind: 'embedded', dir: join(config.dataDir, 'vectors') });
+  const vectors = await openVectorStore(
+    config.qdrantUrl
+      ? {
+          kind: 'qdrant',
+          url: config.qdrantUrl,
+          ...(config.qdrantApiKey ? { apiKey: config.qdrantApiKey } : {}),
+        }
+      : { kind: 'embedded', dir: join(config.dataDir, 'vectors') },
+  );
   return {
     metadata,
     vectors,

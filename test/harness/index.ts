@@ -1,3 +1,4 @@
 export * from './harness.ts';
 export { makeDistinctPhotos } from './photos.ts';
 export { parsePrometheus, type Sample, Scrape } from './prometheus.ts';
+export { PrivateQdrant, qdrantBinary } from './qdrant.ts';

@@ -545,11 +545,12 @@ describe('index runs', () => {
       404,
       'SOURCE_NOT_FOUND',
     );
-    await expectError(
+    const relative = await expectError(
       await post(rooted, JSON.stringify({ source: 'photos', collection: 'family' })),
       400,
-      'INVALID_SOURCE',
+      'INVALID_BODY',
     );
+    expect(relative.message).toBe('body source: must be an absolute path');
     await expectError(await post(rooted, JSON.stringify({ collection: 'family' })), 400, 'INVALID_BODY');
   });
 
@@ -839,7 +840,8 @@ describe('security and plumbing', () => {
 
   it('answers unknown routes with the error shape', async () => {
     await expectError(await app.request('/nope'), 404, 'ROUTE_NOT_FOUND');
-    await expectError(await app.request('/collections', { method: 'PUT' }), 404, 'ROUTE_NOT_FOUND');
+    // A path served under other methods: 405 with Allow (see "answers conform to the document").
+    await expectError(await app.request('/collections', { method: 'PUT' }), 405, 'METHOD_NOT_ALLOWED');
   });
 
   it('never answers garbage with a 500', async () => {
@@ -918,6 +920,89 @@ describe('OpenAPI document, API reference and page', () => {
     expect(Object.keys(doc.components.schemas)).toEqual(
       expect.arrayContaining(['FaceResult', 'SearchResponse', 'ErrorResponse', 'Collection']),
     );
+  });
+
+  // What the schemathesis run (docs/BENCHMARKS.md, "OpenAPI fuzz run") found: each is a way the
+  // document and the answers disagreed.
+  describe('answers conform to the document', () => {
+    type Doc = {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters?: { name: string; schema: Record<string, unknown> }[];
+            responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+          }
+        >
+      >;
+      components: { schemas: Record<string, Record<string, unknown>> };
+    };
+    let doc: Doc;
+    beforeAll(async () => {
+      doc = (await (await app.request('/openapi.json')).json()) as Doc;
+    });
+
+    it('a method a path does not serve is 405 with Allow, not 404', async () => {
+      const patch = await app.request('/collections', { method: 'PATCH' });
+      await expectError(patch, 405, 'METHOD_NOT_ALLOWED');
+      expect(patch.headers.get('allow')).toBe('GET, HEAD, POST');
+      const put = await app.request(`/faces/${fx.faces[0]!.id}`, { method: 'PUT' });
+      await expectError(put, 405, 'METHOD_NOT_ALLOWED');
+      expect(put.headers.get('allow')).toBe('GET, HEAD');
+      expect((await app.request('/search', { method: 'GET' })).headers.get('allow')).toBe('POST');
+      await expectError(await app.request('/nowhere', { method: 'PATCH' }), 404, 'ROUTE_NOT_FOUND');
+      await expectError(await app.request('/healthz/extra'), 404, 'ROUTE_NOT_FOUND');
+    });
+
+    it('lists the thumbnail and preview sizes it accepts', async () => {
+      const size = (path: string) => doc.paths[path]!.get!.parameters!.find((p) => p.name === 'size')!.schema;
+      expect(size('/images/{id}/preview')).toMatchObject({
+        enum: ['320', '640', '960', '1280', '1600', '2048'],
+        default: '1280',
+      });
+      expect(size('/faces/{id}/thumbnail')).toMatchObject({ enum: expect.arrayContaining(['64', '512']) });
+      const face = fx.faces[0]!;
+      expect((await app.request(`/images/${face.imageId}/preview?size=320`)).status).toBe(200);
+      await expectError(await app.request(`/images/${face.imageId}/preview?size=321`), 400, 'INVALID_QUERY');
+    });
+
+    it('says that server paths are absolute and that an FEC run needs images or map', () => {
+      const { schemas } = doc.components;
+      const props = (id: string) => schemas[id]!.properties as Record<string, Record<string, unknown>>;
+      expect(props('StartIndexRunRequest').source).toMatchObject({ pattern: '^\\/' });
+      const fec = Object.entries(schemas).find(([, s]) => 'triplets' in ((s.properties as object) ?? {}))![1];
+      expect((fec.properties as Record<string, Record<string, unknown>>).images).toMatchObject({
+        pattern: '^\\/',
+      });
+      expect(fec.anyOf).toEqual([{ required: ['images'] }, { required: ['map'] }]);
+    });
+
+    it('documents the 404 of an unknown collection filter, and every error as ErrorResponse', async () => {
+      await expectError(await app.request('/runs?collection=nope'), 404, 'COLLECTION_NOT_FOUND');
+      await expectError(
+        await app.request('/search?collection=nope', jpeg(photo6)),
+        404,
+        'COLLECTION_NOT_FOUND',
+      );
+      expect(Object.keys(doc.paths['/runs']!.get!.responses)).toContain('404');
+      expect(Object.keys(doc.paths['/search']!.post!.responses)).toContain('404');
+      expect(Object.keys(doc.paths['/search/vector']!.post!.responses)).toContain('404');
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          for (const [status, res] of Object.entries(op.responses)) {
+            // Every error has a JSON body (readiness answers 503 with its checks).
+            if (Number(status) >= 400)
+              expect(res.content?.['application/json']?.schema?.$ref, `${method} ${path} ${status}`).toMatch(
+                /^#\/components\/schemas\//,
+              );
+          }
+        }
+      }
+      expect(doc.paths['/runs']!.post!.responses['403']!.content!['application/json']!.schema!.$ref).toBe(
+        '#/components/schemas/ErrorResponse',
+      );
+    });
   });
 
   it('serves the page and the API reference self-contained: nothing from another origin', async () => {

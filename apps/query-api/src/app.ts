@@ -13,7 +13,7 @@ import type { ApiContext, AppEnv, AppOptions } from './context.ts';
 import { notFound, onError } from './errors.ts';
 import { allowedHostNames, hostCheck } from './hosts.ts';
 import { ApiMetrics } from './metrics.ts';
-import { type NamedSchemas, openApiDocument, type Router } from './openapi.ts';
+import { type NamedSchemas, openApiDocument, type RouteDoc, type Router } from './openapi.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { evalRoutes } from './routes/eval.ts';
 import { faceRoutes } from './routes/faces.ts';
@@ -159,36 +159,32 @@ export function createApp(runtime: ServingRuntime, options: AppOptions = {}): Fe
   ];
   for (const router of routers) app.route(router.prefix || '/', router.app);
 
-  const docs = routers.flatMap((r) => r.docs);
+  const docs: RouteDoc[] = [
+    ...routers.flatMap((r) => r.docs),
+    {
+      method: 'get',
+      path: '/openapi.json',
+      tag: 'page',
+      summary: 'This OpenAPI document',
+      responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
+    },
+  ];
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', (c) => {
-    document ??= openApiDocument(
-      [
-        ...docs,
-        {
-          method: 'get',
-          path: '/openapi.json',
-          tag: 'page',
-          summary: 'This OpenAPI document',
-          responses: { 200: { description: 'OpenAPI 3.1', contentType: 'application/json' } },
-        },
-      ],
-      NAMED,
-      {
-        title: 'fever query API',
-        version: '0.1.0',
-        description:
-          'Search faces by facial expression: by an example photo, an indexed face or a vector. Every error ' +
-          'is `{"error": {"code", "message"}}` with a stable code. When the server sets FEVER_API_TOKEN, every ' +
-          'route but /healthz, /readyz and the page needs `Authorization: Bearer <token>`. Every route but ' +
-          '/healthz and /readyz answers only to the host names it is configured for (421 HOST_NOT_ALLOWED).',
-      },
-    );
+    document ??= openApiDocument(docs, NAMED, {
+      title: 'fever query API',
+      version: '0.1.0',
+      description:
+        'Search faces by facial expression: by an example photo, an indexed face or a vector. Every error ' +
+        'is `{"error": {"code", "message"}}` with a stable code. When the server sets FEVER_API_TOKEN, every ' +
+        'route but /healthz, /readyz and the page needs `Authorization: Bearer <token>`. Every route but ' +
+        '/healthz and /readyz answers only to the host names it is configured for (421 HOST_NOT_ALLOWED).',
+    });
     return c.json(document);
   });
 
   app.onError(onError);
-  app.notFound(notFound);
+  app.notFound(notFound(docs));
   return app;
 }
 

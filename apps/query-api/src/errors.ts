@@ -87,5 +87,26 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
   return c.json(body, status as ContentfulStatusCode, headers);
 };
 
-export const notFound: NotFoundHandler<AppEnv> = (c: Context<AppEnv>) =>
-  c.json(errorBody('ROUTE_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404);
+/**
+ * No route answered: 405 with `Allow` when the path is served under other methods (RFC 9110
+ * §15.5.6; a client then knows the path exists), else 404. `routes` are Hono paths (`/faces/:id`).
+ */
+export function notFound(routes: readonly { method: string; path: string }[]): NotFoundHandler<AppEnv> {
+  const patterns = routes.map((r) => ({
+    method: r.method.toUpperCase(),
+    regex: new RegExp(`^${r.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+')}$`),
+  }));
+  return (c: Context<AppEnv>) => {
+    const allowed = new Set(patterns.filter((p) => p.regex.test(c.req.path)).map((p) => p.method));
+    if (allowed.has('GET')) allowed.add('HEAD'); // Hono answers HEAD with the GET route
+    if (allowed.size === 0 || allowed.has(c.req.method)) {
+      return c.json(errorBody('ROUTE_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404);
+    }
+    const allow = [...allowed].sort().join(', ');
+    return c.json(
+      errorBody('METHOD_NOT_ALLOWED', `${c.req.path} does not answer ${c.req.method}; it answers ${allow}`),
+      405,
+      { Allow: allow },
+    );
+  };
+}

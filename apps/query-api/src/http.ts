@@ -1,6 +1,6 @@
 import type { FaceResult, SearchFilter, SearchQuery } from '@fever/schema';
 import type { Context } from 'hono';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { AppEnv } from './context.ts';
 import { parseWith } from './errors.ts';
 
@@ -46,4 +46,16 @@ export function iso(date: Date | null): string | null {
 
 export function since(start: number): number {
   return Math.round((performance.now() - start) * 100) / 100;
+}
+
+/**
+ * `?size=` of a derived image: one of `sizes` (each a cache key). An enum of strings, so the
+ * OpenAPI document lists the sizes a client may send.
+ */
+export function sizeParam(sizes: readonly number[], fallback: number, what: string) {
+  return z
+    .enum(sizes.map(String) as [string, ...string[]], { message: `must be one of ${sizes.join(', ')}` })
+    .default(String(fallback))
+    .transform(Number)
+    .describe(`${what}: ${sizes.join(', ')}`);
 }

@@ -91,10 +91,9 @@ export function openApiDocument(
     const parameters = [...paramsOf(route.params, 'path'), ...paramsOf(route.query, 'query')];
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(route.responses)) {
-      responses[status] = responseObject(
-        res,
-        res.schema ? idFor(res.schema, `${opId}_${status}`) : undefined,
-      );
+      // An error is answered as ErrorResponse whatever the route says beside its description.
+      const schema = res.schema ?? (Number(status) >= 400 ? errorResponseSchema : undefined);
+      responses[status] = responseObject(res, schema ? idFor(schema, `${opId}_${status}`) : undefined);
     }
     for (const status of errorStatuses(route)) {
       responses[status] ??= {

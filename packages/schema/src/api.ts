@@ -267,9 +267,12 @@ export type ModelListResponse = z.infer<typeof modelListResponseSchema>;
 
 export const runStatusSchema = z.enum(RUN_STATUSES);
 
+/** A path on the server, as a request names it: absolute (it is then confined to FEVER_INDEX_ROOTS). */
+const serverPathSchema = z.string().min(1).max(4096).regex(/^\//, 'must be an absolute path');
+
 /** Start indexing a server-side folder (it must lie under one of FEVER_INDEX_ROOTS). */
 export const startIndexRunRequestSchema = z.strictObject({
-  source: z.string().min(1).max(4096),
+  source: serverPathSchema,
   collection: collectionNameSchema,
   /** Create the collection when it does not exist (default true). */
   createCollection: z.boolean().default(true),
@@ -312,23 +315,27 @@ export const indexRunListResponseSchema = z.object({ runs: z.array(indexRunRespo
  * Start an FEC triplet-agreement evaluation of the server's model. Paths are on the server and
  * must lie under FEVER_INDEX_ROOTS.
  */
-export const startFecEvalRequestSchema = z.strictObject({
-  /** The FEC-format CSV. */
-  triplets: z.string().min(1).max(4096),
-  /** Folder the images are resolved from (by the URL's file name or path). */
-  images: z.string().min(1).max(4096).optional(),
-  /** A CSV mapping URLs to local files. */
-  map: z.string().min(1).max(4096).optional(),
-  distance: z.enum(['cosine', 'euclidean']).optional(),
-  outputs: z
-    .array(z.enum(['embedding', 'probs']))
-    .min(1)
-    .max(2)
-    .optional(),
-  bootstrapSamples: z.number().int().min(0).max(100_000).optional(),
-  seed: z.number().int().optional(),
-  gallerySize: z.number().int().min(0).max(200).optional(),
-});
+export const startFecEvalRequestSchema = z
+  .strictObject({
+    /** The FEC-format CSV. */
+    triplets: serverPathSchema,
+    /** Folder the images are resolved from (by the URL's file name or path). */
+    images: serverPathSchema.optional(),
+    /** A CSV mapping URLs to local files. */
+    map: serverPathSchema.optional(),
+    distance: z.enum(['cosine', 'euclidean']).optional(),
+    outputs: z
+      .array(z.enum(['embedding', 'probs']))
+      .min(1)
+      .max(2)
+      .optional(),
+    bootstrapSamples: z.number().int().min(0).max(100_000).optional(),
+    seed: z.number().int().optional(),
+    gallerySize: z.number().int().min(0).max(200).optional(),
+  })
+  // Said in the document so clients (and fuzzers) know; the eval use case enforces it
+  // (IMAGES_SOURCE_MISSING).
+  .meta({ anyOf: [{ required: ['images'] }, { required: ['map'] }] });
 export type StartFecEvalRequest = z.output<typeof startFecEvalRequestSchema>;
 
 export const evalRunResponseSchema = z.object({

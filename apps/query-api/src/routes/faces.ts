@@ -9,7 +9,7 @@ import {
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiContext, AppEnv } from '../context.ts';
-import { filterOf, parseParams, parseQuery, since, withUrls } from '../http.ts';
+import { filterOf, parseParams, parseQuery, since, sizeParam, withUrls } from '../http.ts';
 import { readImage } from '../image-files.ts';
 import { Router } from '../openapi.ts';
 import { THUMBNAIL_SIZES } from '../thumbnails.ts';
@@ -18,14 +18,7 @@ import { sendDerived } from './images.ts';
 export const faceIdParams = z.object({ id: z.uuid().describe('face id (the vector point id)') });
 
 const thumbnailQuery = z.strictObject({
-  size: z.coerce
-    .number()
-    .int()
-    .refine((n) => (THUMBNAIL_SIZES as readonly number[]).includes(n), {
-      message: `must be one of ${THUMBNAIL_SIZES.join(', ')}`,
-    })
-    .default(160)
-    .describe(`edge of the square crop in pixels: ${THUMBNAIL_SIZES.join(', ')}`),
+  size: sizeParam(THUMBNAIL_SIZES, 160, 'edge of the square crop in pixels'),
 });
 
 export function faceRoutes(ctx: ApiContext): Router {

@@ -2,7 +2,7 @@ import { type ImageResponse, imageResponseSchema } from '@fever/schema';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiContext, AppEnv } from '../context.ts';
-import { faceUrls, parseParams, parseQuery } from '../http.ts';
+import { faceUrls, parseParams, parseQuery, sizeParam } from '../http.ts';
 import { openImage, readImage } from '../image-files.ts';
 import { Router } from '../openapi.ts';
 import { PREVIEW_SIZES } from '../thumbnails.ts';
@@ -12,14 +12,7 @@ const imageIdParams = z.object({
 });
 
 const previewQuery = z.strictObject({
-  size: z.coerce
-    .number()
-    .int()
-    .refine((n) => (PREVIEW_SIZES as readonly number[]).includes(n), {
-      message: `must be one of ${PREVIEW_SIZES.join(', ')}`,
-    })
-    .default(1280)
-    .describe(`longest side in pixels: ${PREVIEW_SIZES.join(', ')}`),
+  size: sizeParam(PREVIEW_SIZES, 1280, 'longest side in pixels'),
 });
 
 /** Derived JPEGs never change for a key: cacheable for long (privately when a token guards them). */

@@ -56,7 +56,10 @@ export function runRoutes(ctx: ApiContext): Router {
       tag: 'index runs',
       summary: 'Index runs, newest first',
       query: listQuery,
-      responses: { 200: { description: 'Runs', schema: indexRunListResponseSchema } },
+      responses: {
+        200: { description: 'Runs', schema: indexRunListResponseSchema },
+        404: { description: 'COLLECTION_NOT_FOUND: `collection` names no collection' },
+      },
     },
     async (c) => {
       const q = parseQuery(c, listQuery);

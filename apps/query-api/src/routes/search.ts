@@ -42,6 +42,7 @@ export function searchRoutes(ctx: ApiContext): Router {
       body: { content: IMAGE_CONTENT, description: 'The example photo' },
       responses: {
         200: { description: 'The faces found and their neighbours', schema: searchResponseSchema },
+        404: { description: 'COLLECTION_NOT_FOUND: a `collection` filter names no collection' },
       },
     },
     async (c) => {
@@ -83,7 +84,10 @@ export function searchRoutes(ctx: ApiContext): Router {
         "For callers with their own embeddings from the server's model (see GET /models): the vector must " +
         'have its dimensions; it is L2-normalised before the search.',
       body: { schema: vectorSearchRequestSchema },
-      responses: { 200: { description: 'The nearest faces', schema: vectorSearchResponseSchema } },
+      responses: {
+        200: { description: 'The nearest faces', schema: vectorSearchResponseSchema },
+        404: { description: 'COLLECTION_NOT_FOUND: `filter.collections` names no collection' },
+      },
     },
     async (c) => {
       const start = performance.now();

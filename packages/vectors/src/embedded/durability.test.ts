@@ -86,4 +86,26 @@ describe('embedded store durability', () => {
     expect(await reopened.get('gen', [testId(5)])).toEqual([]);
     await reopened.close();
   });
+
+  // Found by the OpenAPI fuzz run: DELETE /collections/{name} emptied the model's collection and
+  // the next `fever serve` aborted (glibc heap corruption inside usearch's load).
+  it('reopens a collection whose every point was deleted, and takes new points', async () => {
+    const dir = tempDir();
+    const dims = 256;
+    const all = points(randomUnitVectors(21, dims, 3), dims, 0, 21);
+    const store = await EmbeddedVectorStore.open({ dir });
+    await store.ensureCollection({ name: 'emptied', dims, distance: 'cosine' });
+    await store.upsert('emptied', all);
+    await store.deleteByIds(
+      'emptied',
+      all.map((p) => p.id),
+    );
+    await store.close(); // writes the snapshot of the emptied collection
+
+    const again = await EmbeddedVectorStore.open({ dir });
+    expect(await again.count('emptied')).toBe(0);
+    await again.upsert('emptied', all.slice(0, 3));
+    expect((await again.search('emptied', all[1]!.vector, { k: 1 }))[0]!.id).toBe(all[1]!.id);
+    await again.close();
+  });
 });

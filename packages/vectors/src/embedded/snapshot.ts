@@ -96,6 +96,9 @@ export async function readSnapshot(dir: string, col: MemCollection): Promise<voi
     throw corrupt('vectors.bin has the wrong size');
   col.finishRestore(header.highWater, slab, bytesPer);
 
+  // usearch (2.25) corrupts the heap loading a graph whose every node was removed; with no live
+  // point the collection's fresh, empty graph is the same graph.
+  if (count === 0) return;
   try {
     col.index.load(join(dir, 'index.usearch'));
   } catch (err) {

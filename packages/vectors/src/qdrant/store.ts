@@ -55,6 +55,11 @@ export interface QdrantOptions {
   efConstruct?: number;
   /** HNSW beam width per query (hnsw_ef). Default 64, as the embedded store. */
   efSearch?: number;
+  /**
+   * `int8`: new collections keep an int8 scalar-quantised copy in RAM for the search and the
+   * float32 vectors on disk (re-scoring the candidates, docs/SCALING.md). Default none.
+   */
+  quantization?: 'int8';
 }
 
 /** Payload fields fever filters on; indexed before the first point arrives. */
@@ -77,6 +82,7 @@ export class QdrantVectorStore implements VectorStore {
   private readonly m: number;
   private readonly efConstruct: number;
   private readonly efSearch: number;
+  private readonly quantization: 'int8' | undefined;
   private readonly distances = new Map<string, { distance: Distance; at: number }>();
   private closed = false;
 
@@ -94,6 +100,7 @@ export class QdrantVectorStore implements VectorStore {
     this.m = options.m ?? 32;
     this.efConstruct = options.efConstruct ?? 128;
     this.efSearch = options.efSearch ?? 64;
+    this.quantization = options.quantization;
   }
 
   async ensureCollection(spec: CollectionSpec): Promise<void> {
@@ -110,8 +117,15 @@ export class QdrantVectorStore implements VectorStore {
       try {
         await this.call('create collection', () =>
           this.client.createCollection(spec.name, {
-            vectors: { size: spec.dims, distance: DISTANCE_TO_QDRANT[spec.distance] },
+            vectors: {
+              size: spec.dims,
+              distance: DISTANCE_TO_QDRANT[spec.distance],
+              ...(this.quantization ? { on_disk: true } : {}),
+            },
             hnsw_config: { m: this.m, ef_construct: this.efConstruct },
+            ...(this.quantization
+              ? { quantization_config: { scalar: { type: 'int8', quantile: 0.99, always_ram: true } } }
+              : {}),
           }),
         );
       } catch (err) {

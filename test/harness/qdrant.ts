@@ -1,0 +1,94 @@
+/**
+ * A private Qdrant server on loopback, for the tests and benchmarks that run against a real one.
+ * Qdrant is in no package registry: QDRANT_BIN names a binary built or downloaded by whoever runs
+ * them (CI has none, and those runs skip with a line saying so). Its storage survives restart(),
+ * so a SIGKILL and a restart behave as a crashed server would.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './harness.ts';
+
+/** The Qdrant binary from QDRANT_BIN, or why there is none. */
+export function qdrantBinary(env = process.env): { bin: string } | { bin: undefined; reason: string } {
+  const bin = env.QDRANT_BIN;
+  if (!bin) return { bin: undefined, reason: 'QDRANT_BIN is not set (the path of a qdrant binary)' };
+  if (!existsSync(bin)) return { bin: undefined, reason: `QDRANT_BIN=${bin} does not exist` };
+  return { bin };
+}
+
+export class PrivateQdrant {
+  private proc: ChildProcess | undefined;
+  readonly dir = mkdtempSync(join(tmpdir(), 'fever-qdrant-'));
+
+  private constructor(
+    private readonly bin: string,
+    readonly port: number,
+    readonly grpcPort: number,
+  ) {}
+
+  static async start(bin: string): Promise<PrivateQdrant> {
+    const q = new PrivateQdrant(bin, await freePort(), await freePort());
+    await q.restart();
+    return q;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Starts the server (again) on the same ports and storage; resolves when it answers. */
+  async restart(): Promise<void> {
+    const log = openSync(join(this.dir, 'qdrant.log'), 'a');
+    this.proc = spawn(this.bin, [], {
+      cwd: this.dir, // no config/ there: Qdrant's defaults, overridden by the variables below
+      env: {
+        ...process.env,
+        QDRANT__SERVICE__HOST: '127.0.0.1',
+        QDRANT__SERVICE__HTTP_PORT: String(this.port),
+        QDRANT__SERVICE__GRPC_PORT: String(this.grpcPort),
+        QDRANT__STORAGE__STORAGE_PATH: join(this.dir, 'storage'),
+        QDRANT__STORAGE__SNAPSHOTS_PATH: join(this.dir, 'snapshots'),
+        QDRANT__TELEMETRY_DISABLED: 'true',
+      },
+      stdio: ['ignore', log, log],
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${this.url}/readyz`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (this.proc.exitCode !== null)
+        throw new Error(`qdrant exited (${this.proc.exitCode}); see ${this.dir}/qdrant.log`);
+      if (Date.now() > deadline)
+        throw new Error(`qdrant on port ${this.port} did not start; see ${this.dir}/qdrant.log`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await exited;
+  }
+
+  /** Stops it and removes its storage. */
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Synchronous last resort (process 'exit'): kills it, leaves the files. */
+  killNow(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+  }
+}

@@ -7,6 +7,7 @@ import { openPostgres } from './drivers/postgres.ts';
 import { CollectionsRepository } from './repositories/collections.ts';
 import { EvalRunsRepository } from './repositories/eval-runs.ts';
 import { FacesRepository } from './repositories/faces.ts';
+import { IdentitiesRepository } from './repositories/identities.ts';
 import { ImagesRepository } from './repositories/images.ts';
 import { IndexRunsRepository } from './repositories/index-runs.ts';
 import { IndexingRepository } from './repositories/indexing.ts';
@@ -21,6 +22,8 @@ export interface MetadataStore {
   readonly collections: CollectionsRepository;
   readonly images: ImagesRepository;
   readonly faces: FacesRepository;
+  /** Identity descriptors of faces (people, person-aware search). */
+  readonly identities: IdentitiesRepository;
   readonly models: ModelsRepository;
   readonly indexRuns: IndexRunsRepository;
   readonly evalRuns: EvalRunsRepository;
@@ -50,6 +53,7 @@ export async function openMetadataStore(options: MetadataOptions): Promise<Metad
     collections: new CollectionsRepository(db),
     images: new ImagesRepository(db),
     faces: new FacesRepository(db),
+    identities: new IdentitiesRepository(db),
     models: new ModelsRepository(db),
     indexRuns: new IndexRunsRepository(db),
     evalRuns: new EvalRunsRepository(db),

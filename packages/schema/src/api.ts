@@ -13,6 +13,10 @@ export const collectionNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$
 export const createCollectionRequestSchema = z.strictObject({
   name: collectionNameSchema,
   description: z.string().max(1000).optional(),
+  identityDescriptors: z
+    .boolean()
+    .optional()
+    .describe('store an identity descriptor with each face (people, person-aware search); default true'),
 });
 export type CreateCollectionRequest = z.infer<typeof createCollectionRequestSchema>;
 
@@ -20,6 +24,11 @@ export const collectionResponseSchema = z.object({
   name: z.string(),
   description: z.string().nullable(),
   createdAt: z.iso.datetime(),
+  /**
+   * Whether its faces get identity descriptors when indexed. A collection indexed without them
+   * has no people, and searches with `person` or `diverse` answer 400 for it.
+   */
+  identityDescriptors: z.boolean(),
 });
 export type CollectionResponse = z.infer<typeof collectionResponseSchema>;
 
@@ -35,6 +44,8 @@ export const collectionDetailResponseSchema = collectionResponseSchema.extend({
   }),
   /** Faces of every model version. */
   faces: z.number().int(),
+  /** Faces that have an identity descriptor (0 for a collection indexed without them). */
+  facesWithIdentity: z.number().int(),
 });
 export type CollectionDetailResponse = z.infer<typeof collectionDetailResponseSchema>;
 

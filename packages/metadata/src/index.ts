@@ -32,6 +32,13 @@ export type {
 } from './repositories/indexing.ts';
 export type { Model, NewModel } from './repositories/models.ts';
 export {
+  type ClusterAssignment,
+  MAX_PERSON_NAME,
+  type PeopleRepository,
+  type Person,
+  type PersonFace,
+} from './repositories/people.ts';
+export {
   type MetadataOptions,
   type MetadataStore,
   metadataOptionsFromConfig,

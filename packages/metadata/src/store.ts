@@ -12,6 +12,7 @@ import { ImagesRepository } from './repositories/images.ts';
 import { IndexRunsRepository } from './repositories/index-runs.ts';
 import { IndexingRepository } from './repositories/indexing.ts';
 import { ModelsRepository } from './repositories/models.ts';
+import { PeopleRepository } from './repositories/people.ts';
 
 export type MetadataOptions =
   | { driver: 'postgres'; url: string; poolSize?: number; migrationLockTimeoutMs?: number }
@@ -24,6 +25,8 @@ export interface MetadataStore {
   readonly faces: FacesRepository;
   /** Identity descriptors of faces (people, person-aware search). */
   readonly identities: IdentitiesRepository;
+  /** People: clusters of a collection's faces by identity, with their names. */
+  readonly people: PeopleRepository;
   readonly models: ModelsRepository;
   readonly indexRuns: IndexRunsRepository;
   readonly evalRuns: EvalRunsRepository;
@@ -54,6 +57,7 @@ export async function openMetadataStore(options: MetadataOptions): Promise<Metad
     images: new ImagesRepository(db),
     faces: new FacesRepository(db),
     identities: new IdentitiesRepository(db),
+    people: new PeopleRepository(db),
     models: new ModelsRepository(db),
     indexRuns: new IndexRunsRepository(db),
     evalRuns: new EvalRunsRepository(db),

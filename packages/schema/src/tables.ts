@@ -179,9 +179,39 @@ export const faceIdentities = pgTable(
     /** The identity model that made the descriptor, `id@version`: two models never mix. */
     model: text('model').notNull(),
     descriptor: real('descriptor').array().notNull(),
+    /** The person (cluster) the last clustering put the face in; null until one has run. */
+    personId: integer('person_id').references(() => people.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
   },
-  (t) => [index('face_identities_collection_idx').on(t.collectionId)],
+  (t) => [
+    index('face_identities_collection_idx').on(t.collectionId),
+    index('face_identities_person_idx').on(t.personId),
+  ],
+);
+
+/**
+ * People of a collection: clusters of its faces by identity descriptor (@fever/people). Ids are
+ * stable across re-clusterings (a cluster keeps the id of the old one it overlaps most), so a
+ * name set on a person stays with them.
+ */
+export const people = pgTable(
+  'people',
+  {
+    id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+    collectionId: integer('collection_id')
+      .notNull()
+      .references(() => collections.id, { onDelete: 'cascade' }),
+    /** Set by a user; null until then. */
+    name: text('name'),
+    /** Faces in the person as the last clustering left them. */
+    faceCount: integer('face_count').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('people_collection_faces_idx').on(t.collectionId, t.faceCount),
+    check('people_name_ck', sql`name IS NULL OR char_length(name) BETWEEN 1 AND 200`),
+  ],
 );
 
 export const indexRuns = pgTable(
@@ -347,6 +377,7 @@ export type FaceRow = typeof faces.$inferSelect;
 export type NewFaceRow = typeof faces.$inferInsert;
 export type IndexRunRow = typeof indexRuns.$inferSelect;
 export type FaceIdentityRow = typeof faceIdentities.$inferSelect;
+export type PersonRow = typeof people.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;
 export type IndexRunEntryRow = typeof indexRunEntries.$inferSelect;
 export type ImageEmbeddingRow = typeof imageEmbeddings.$inferSelect;

@@ -1,0 +1,9 @@
+export {
+  type ClusterOptions,
+  clusterDescriptors,
+  DEFAULT_LINK_DISTANCE,
+  DEFAULT_NEIGHBOURS,
+  EXACT_LIMIT,
+} from './cluster.ts';
+export { type PairwiseAgreement, pairwiseAgreement } from './metrics.ts';
+export { type StableIdResult, stableIds } from './stable-ids.ts';

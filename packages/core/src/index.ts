@@ -43,6 +43,9 @@ export {
 } from './runtime.ts';
 export {
   type ImageSearchResult,
+  PERSON_OTHER_DISTANCE,
+  type PersonMode,
+  type QueryIdentity,
   type SearchParams,
   SearchService,
   type SearchServiceOptions,

@@ -11,7 +11,7 @@ export {
 export type { Collection, NewCollection } from './repositories/collections.ts';
 export type { EvalRun, EvalRunUpdate, NewEvalRun } from './repositories/eval-runs.ts';
 export type { Face, FaceIdentity, FaceModelFilter, NewFace } from './repositories/faces.ts';
-export type { IdentitiesRepository, StoredIdentity } from './repositories/identities.ts';
+export type { FaceIdentityInfo, IdentitiesRepository, StoredIdentity } from './repositories/identities.ts';
 export type { Image, ImageStatusUpdate, NewImage } from './repositories/images.ts';
 export {
   INDEX_RUN_COUNTERS,

@@ -120,6 +120,8 @@ export const faceResultSchema = z.object({
   label: z.string(),
   /** Expression probabilities by label. */
   probs: z.record(z.string(), z.number()),
+  /** The person (cluster) the face belongs to; null before the collection's people are clustered. */
+  personId: z.number().int().nullable().optional(),
   /**
    * Where the API serves the photo as indexed, a JPEG preview of it, and a crop of this face
    * (relative to the API's root).
@@ -180,6 +182,29 @@ const listParam = z.preprocess(
   z.array(z.string()).optional(),
 );
 
+/**
+ * `person=other`: leave out the query's own person; `person=<id>`: only that person's faces,
+ * ranked by expression. Both need a collection indexed with identity descriptors.
+ */
+export const personParamSchema = z
+  .union([
+    z.literal('other'),
+    z.string().regex(/^[1-9]\d{0,9}$/, { message: "must be 'other' or a person id" }),
+  ])
+  .transform(
+    (v): PersonSelection => (v === 'other' ? { mode: 'other' } : { mode: 'only', personId: Number(v) }),
+  );
+export type PersonSelection = { mode: 'other' } | { mode: 'only'; personId: number };
+
+/** `diverse=N`: at most N results per person; `diverse=true`: one. */
+export const diverseParamSchema = z
+  .union([
+    z.literal('true'),
+    z.string().regex(/^\d{1,3}$/, { message: 'must be true or a number of results per person' }),
+  ])
+  .transform((v) => (v === 'true' ? 1 : Number(v)))
+  .pipe(z.number().int().min(1).max(100));
+
 export const searchQuerySchema = z.strictObject({
   k: z.coerce.number().int().min(1).max(1000).default(10),
   /** Skip this many neighbours (pagination); offset + k ≤ 1000. */
@@ -190,6 +215,12 @@ export const searchQuerySchema = z.strictObject({
   label: listParam.pipe(z.array(z.string().min(1).max(64)).max(50).optional()),
   /** Only faces detected with at least this score. */
   minScore: z.coerce.number().min(0).max(1).optional(),
+  person: personParamSchema
+    .optional()
+    .describe(
+      "`other`: leave out the query's own person; a person id: only that person's faces, ranked by expression",
+    ),
+  diverse: diverseParamSchema.optional().describe('at most this many results per person (`true`: one)'),
 });
 export type SearchQuery = z.output<typeof searchQuerySchema>;
 
@@ -234,6 +265,17 @@ export const vectorSearchRequestSchema = z.strictObject({
   k: z.number().int().min(1).max(1000).default(10),
   offset: z.number().int().min(0).max(999).default(0),
   filter: searchFilterSchema.optional(),
+  /** `other` (needs `identity`) or a person id: as `?person=` of the other searches. */
+  person: z
+    .union([z.literal('other'), z.number().int().min(1)])
+    .optional()
+    .transform((v): PersonSelection | undefined =>
+      v === undefined ? undefined : v === 'other' ? { mode: 'other' } : { mode: 'only', personId: v },
+    ),
+  /** At most this many results per person. */
+  diverse: z.number().int().min(1).max(100).optional(),
+  /** The query's own identity descriptor (face-api-recognition, 128-d), for person=other. */
+  identity: z.array(z.number()).min(1).max(4096).optional(),
 });
 export type VectorSearchRequest = z.output<typeof vectorSearchRequestSchema>;
 

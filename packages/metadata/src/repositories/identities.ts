@@ -14,6 +14,13 @@ export interface StoredIdentity {
   descriptor: Float32Array;
 }
 
+/** A face's descriptor and the person the last clustering put it in (null: none yet). */
+export interface FaceIdentityInfo {
+  model: string;
+  descriptor: Float32Array;
+  personId: number | null;
+}
+
 const LOOKUP_CHUNK = 10_000;
 
 /** Identity descriptors of faces (written by the indexer's record(), see indexing.ts). */
@@ -65,11 +72,9 @@ export class IdentitiesRepository {
     return rows.map((r) => ({ ...r, descriptor: Float32Array.from(r.descriptor) }));
   }
 
-  /** Descriptors of the given faces (those that have one). */
-  async getByFaceIds(
-    ids: readonly string[],
-  ): Promise<Map<string, { model: string; descriptor: Float32Array }>> {
-    const out = new Map<string, { model: string; descriptor: Float32Array }>();
+  /** Descriptors (and people, once clustered) of the given faces that have a descriptor. */
+  async getByFaceIds(ids: readonly string[]): Promise<Map<string, FaceIdentityInfo>> {
+    const out = new Map<string, FaceIdentityInfo>();
     const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
     for (const chunk of chunks(unique, LOOKUP_CHUNK)) {
       if (chunk.length === 0) continue;
@@ -78,11 +83,17 @@ export class IdentitiesRepository {
           faceId: faceIdentities.faceId,
           model: faceIdentities.model,
           descriptor: faceIdentities.descriptor,
+          personId: faceIdentities.personId,
         })
         .from(faceIdentities)
         .where(inArray(faceIdentities.faceId, chunk));
-      for (const r of rows)
-        out.set(r.faceId, { model: r.model, descriptor: Float32Array.from(r.descriptor) });
+      for (const r of rows) {
+        out.set(r.faceId, {
+          model: r.model,
+          descriptor: Float32Array.from(r.descriptor),
+          personId: r.personId,
+        });
+      }
     }
     return out;
   }

@@ -18,7 +18,15 @@ import {
 import { writePeoplePhotos } from '@fever/core/testing';
 import { samplePhotos } from '@fever/encoder/testing';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
-import type { SearchResponse, SimilarFacesResponse, VectorSearchResponse } from '@fever/schema';
+import type {
+  ClusteringResponse,
+  PersonDetailResponse,
+  PersonListResponse,
+  PersonSummaryResponse,
+  SearchResponse,
+  SimilarFacesResponse,
+  VectorSearchResponse,
+} from '@fever/schema';
 import { parseConfig } from '@fever/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type FeverApp } from './app.ts';
@@ -210,6 +218,67 @@ describe.each(['embedded', ...(pg.url ? ['postgres'] : [])])(
         await app.request('/search?person=other&collection=bare', jpeg(upload)),
         400,
         'IDENTITY_UNAVAILABLE',
+      );
+    });
+
+    it('lists, shows (one row per expression), names and re-clusters people through the API', async () => {
+      const list = await json<PersonListResponse>(await app.request('/collections/family/people?limit=100'));
+      expect(list.total).toBe(new Set(faces.map((f) => f.personId)).size);
+      expect(list.people.reduce((n, p) => n + p.faceCount, 0)).toBe(faces.length);
+      const top = list.people[0]!;
+      expect(faces.find((f) => f.id === top.coverFaceId)?.personId).toBe(top.id);
+      const page2 = await json<PersonListResponse>(
+        await app.request('/collections/family/people?limit=1&offset=1'),
+      );
+      expect(page2.people[0]!.id).toBe(list.people[1]!.id);
+
+      const shown = await json<PersonDetailResponse>(await app.request(`/people/${top.id}?perExpression=1`));
+      expect(shown.expressions.reduce((n, e) => n + e.count, 0)).toBe(top.faceCount);
+      expect(shown.expressions.every((e) => e.faces.length === 1)).toBe(true);
+      expect(new Set(shown.expressions.map((e) => e.label)).size).toBe(shown.expressions.length);
+
+      const put = (id: number | string, body: unknown) =>
+        app.request(`/people/${id}/name`, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const named = await json<PersonSummaryResponse>(await put(top.id, { name: 'Grandma' }));
+      expect(named).toMatchObject({ id: top.id, name: 'Grandma' });
+      const again = await json<ClusteringResponse>(
+        await app.request('/collections/family/people/cluster', { method: 'POST' }),
+      );
+      expect(again).toMatchObject({ people: list.total, kept: list.total, created: 0, retired: 0 });
+      expect((await json<PersonDetailResponse>(await app.request(`/people/${top.id}`))).name).toBe('Grandma');
+
+      const empty = await expectError(await put(top.id, { name: '' }), 400, 'INVALID_PERSON_NAME');
+      expect(empty.message).toContain('1-200 characters');
+      await expectError(await put(top.id, { name: '   ' }), 400, 'INVALID_PERSON_NAME');
+      await expectError(await put(top.id, { name: 'x'.repeat(1000) }), 400, 'INVALID_PERSON_NAME');
+      await expectError(await put(top.id, { nom: 'x' }), 400, 'INVALID_BODY');
+      await expectError(await put(99999, { name: 'x' }), 404, 'PERSON_NOT_FOUND');
+      await expectError(await app.request('/people/99999'), 404, 'PERSON_NOT_FOUND');
+      await expectError(await app.request('/people/abc'), 400, 'INVALID_PATH');
+      await expectError(await app.request('/collections/nope/people'), 404, 'COLLECTION_NOT_FOUND');
+      await expectError(await app.request('/collections/bare/people'), 400, 'IDENTITY_UNAVAILABLE');
+      await expectError(
+        await app.request('/collections/bare/people/cluster', { method: 'POST' }),
+        400,
+        'IDENTITY_UNAVAILABLE',
+      );
+      await expectError(
+        await postJson(app, '/collections/family/people/cluster', { threshold: 5 }),
+        400,
+        'INVALID_BODY',
+      );
+      const doc = await json<{ paths: Record<string, unknown> }>(await app.request('/openapi.json'));
+      expect(Object.keys(doc.paths)).toEqual(
+        expect.arrayContaining([
+          '/collections/{name}/people',
+          '/collections/{name}/people/cluster',
+          '/people/{id}',
+          '/people/{id}/name',
+        ]),
       );
     });
   },

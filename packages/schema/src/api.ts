@@ -420,3 +420,84 @@ export const errorResponseSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
 export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+/** A person: a cluster of a collection's faces by identity descriptor. */
+export const personSummarySchema = z.object({
+  id: z.number().int(),
+  collection: z.string(),
+  /** Set by a user (PATCH /people/{id}); null until then. */
+  name: z.string().nullable(),
+  faceCount: z.number().int(),
+  /** The person's face with the best detection score (its thumbnail: faces/{id}/thumbnail). */
+  coverFaceId: z.uuid().nullable(),
+});
+export type PersonSummaryResponse = z.infer<typeof personSummarySchema>;
+
+export const personListResponseSchema = z.object({
+  collection: z.string(),
+  /** People in the collection, all pages. */
+  total: z.number().int(),
+  people: z.array(personSummarySchema),
+});
+export type PersonListResponse = z.infer<typeof personListResponseSchema>;
+
+export const personListQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+/** One face of a person, as their page lists it. */
+export const personFaceSchema = z.object({
+  faceId: z.uuid(),
+  imageId: z.number().int(),
+  faceIndex: z.number().int(),
+  label: z.string(),
+  detectionScore: z.number(),
+});
+
+/** A person with their faces grouped by top expression label: one row per expression. */
+export const personDetailResponseSchema = personSummarySchema.extend({
+  expressions: z.array(
+    z.object({ label: z.string(), count: z.number().int(), faces: z.array(personFaceSchema) }),
+  ),
+});
+export type PersonDetailResponse = z.infer<typeof personDetailResponseSchema>;
+
+export const personDetailQuerySchema = z.strictObject({
+  perExpression: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(24)
+    .describe('faces listed per expression (the count covers them all)'),
+});
+
+export const renamePersonRequestSchema = z.strictObject({
+  /** 1-200 characters, not only spaces (trimmed); null clears the name. */
+  name: z.string().nullable(),
+});
+export type RenamePersonRequest = z.infer<typeof renamePersonRequestSchema>;
+
+export const clusterPeopleRequestSchema = z.strictObject({
+  /** Cosine distance under which two faces link (default 0.04). */
+  threshold: z.number().min(0).max(2).optional(),
+  /** Nearest faces each face may link to (default 5). */
+  neighbours: z.number().int().min(1).max(100).optional(),
+});
+export type ClusterPeopleRequest = z.infer<typeof clusterPeopleRequestSchema>;
+
+export const clusteringResponseSchema = z.object({
+  collection: z.string(),
+  faces: z.number().int(),
+  people: z.number().int(),
+  /** People that kept their id (and name) from the clustering before. */
+  kept: z.number().int(),
+  created: z.number().int(),
+  /** Old people merged into others or gone. */
+  retired: z.number().int(),
+  threshold: z.number(),
+  neighbours: z.number().int(),
+  ms: z.number().int(),
+});
+export type ClusteringResponse = z.infer<typeof clusteringResponseSchema>;

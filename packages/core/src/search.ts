@@ -2,7 +2,7 @@ import type { Face as EncodedFace } from '@fever/encoder';
 import { decodeImage, sha256Bytes } from '@fever/encoder';
 import { InputError, NotFoundError } from '@fever/errors';
 import type { Face, FaceIdentityInfo, Image } from '@fever/metadata';
-import { DEFAULT_LINK_DISTANCE } from '@fever/people';
+import { DEFAULT_LINK_DISTANCE, SAME_PERSON_DISTANCE } from '@fever/people';
 import type {
   FaceResult,
   FaceSelection,
@@ -38,11 +38,9 @@ export interface SearchParams {
 const MAX_WINDOW = 1000;
 /**
  * person=other without a cluster to go by (an upload, or a face not clustered yet): a face is the
- * query's person when their identity descriptors are nearer than this cosine distance. Looser than
- * the clustering's link distance: here a missed own face costs more than a stranger left out
- * (docs/QUALITY.md, "People").
+ * query's person when their identity descriptors are nearer than this cosine distance.
  */
-export const PERSON_OTHER_DISTANCE = 0.06;
+export const PERSON_OTHER_DISTANCE = SAME_PERSON_DISTANCE;
 /** Candidates fetched per person-aware search at most, before giving up on filling the page. */
 const MAX_CANDIDATES = 10_000;
 const MAX_DIVERSE = 100;

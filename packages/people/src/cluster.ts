@@ -19,6 +19,12 @@ import { type BatchMatches, exactSearch, Index, MetricKind, ScalarKind } from 'u
  * crops). Chosen on muxspace and CK+48 for pairwise precision: docs/QUALITY.md, "People".
  */
 export const DEFAULT_LINK_DISTANCE = 0.04;
+/**
+ * Two faces are one person for person=other when no cluster says otherwise (an upload, a face not
+ * clustered yet) and their descriptors are nearer than this cosine distance. Looser than the link
+ * distance: there a missed own face costs more than a stranger left out (docs/QUALITY.md, "People").
+ */
+export const SAME_PERSON_DISTANCE = 0.06;
 /** Nearest faces each face may link to. */
 export const DEFAULT_NEIGHBOURS = 5;
 /** Up to this many faces the kNN graph is exact; above, an HNSW graph finds it. */

@@ -22,11 +22,12 @@ export function parseParams<S extends z.ZodType>(c: Context<AppEnv>, schema: S):
   return parseWith(schema, c.req.param(), 'path parameter');
 }
 
-/** The person-aware options of a search query (`person`, `diverse`). */
-export function personOptionsOf(q: SearchQuery): Pick<SearchParams, 'person' | 'diverse'> {
+/** The person-aware options of a search query (`person`, `diverse`, `fold`). */
+export function personOptionsOf(q: SearchQuery): Pick<SearchParams, 'person' | 'diverse' | 'fold'> {
   return {
     ...(q.person ? { person: q.person } : {}),
     ...(q.diverse === undefined ? {} : { diverse: q.diverse }),
+    ...(q.fold ? { fold: true } : {}),
   };
 }
 

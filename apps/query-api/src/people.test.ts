@@ -167,6 +167,33 @@ describe.each(['embedded', ...(pg.url ? ['postgres'] : [])])(
       expect(Math.max(...counts.values())).toBe(2);
     });
 
+    it('fold=true folds near-duplicates (same person, near-identical expression) into one result with a count', async () => {
+      const q = querySubject();
+      const all = faces.length - 1;
+      const plain = await json<SimilarFacesResponse>(
+        await app.request(`/faces/${q.id}/similar?k=${all}&collection=family`),
+      );
+      expect(plain.results).toHaveLength(all);
+      const folded = await json<SimilarFacesResponse>(
+        await app.request(`/faces/${q.id}/similar?k=${all}&collection=family&fold=true`),
+      );
+      // Every face is a result or folded into one, once.
+      expect(folded.results.reduce((n, r) => n + r.folded!.count, 0)).toBe(all);
+      const ids = folded.results.flatMap((r) => [r.id, ...r.folded!.faceIds]);
+      expect(new Set(ids).size).toBe(all);
+      // The scaled copies fold into their originals (or the other way round).
+      expect(folded.results.length).toBeLessThan(all);
+      const byId = new Map(faces.map((f) => [f.id, f]));
+      for (const r of folded.results) {
+        for (const id of r.folded!.faceIds) expect(byId.get(id)!.personId).toBe(r.personId);
+      }
+      const onlyFolded = await json<SimilarFacesResponse>(
+        await app.request(`/faces/${q.id}/similar?k=10&person=${q.personId}&fold=true`),
+      );
+      expect(onlyFolded.results.reduce((n, r) => n + r.folded!.count, 0)).toBe(2);
+      await expectError(await app.request(`/faces/${q.id}/similar?fold=yes`), 400, 'INVALID_QUERY');
+    });
+
     it('POST /search/vector takes person and diverse; person=other needs the query identity', async () => {
       const q = querySubject();
       const model = await runtime.model();

@@ -42,6 +42,7 @@ export {
   vectorStoreConfig,
 } from './runtime.ts';
 export {
+  FOLD_SIMILARITY,
   type ImageSearchResult,
   PERSON_OTHER_DISTANCE,
   type PersonMode,

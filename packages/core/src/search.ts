@@ -33,6 +33,11 @@ export interface SearchParams {
   person?: PersonMode;
   /** At most this many results per person (1..100). */
   diverse?: number;
+  /**
+   * Fold near-duplicates (a burst, a sequence: the same person with a near-identical expression)
+   * into one result that carries their count.
+   */
+  fold?: boolean;
 }
 
 const MAX_WINDOW = 1000;
@@ -44,6 +49,12 @@ export const PERSON_OTHER_DISTANCE = SAME_PERSON_DISTANCE;
 /** Candidates fetched per person-aware search at most, before giving up on filling the page. */
 const MAX_CANDIDATES = 10_000;
 const MAX_DIVERSE = 100;
+/**
+ * Expression similarity (cosine) at or above which two faces of one person fold into one result.
+ * On CK+48 nine in ten frame pairs of one sequence reach it, and 99% of one person's pairs from
+ * different sequences stay under 0.83 (docs/QUALITY.md, "People").
+ */
+export const FOLD_SIMILARITY = 0.95;
 
 /** What a query knows of its own identity: an indexed face's person, and/or a descriptor. */
 export interface QueryIdentity {
@@ -245,7 +256,7 @@ export class SearchService {
     const offset = checkWindow(params);
     await this.requireCollections(params.filter?.collections);
     const want = offset + params.k;
-    if (!params.person && params.diverse === undefined) {
+    if (!params.person && params.diverse === undefined && !params.fold) {
       const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
         k: want,
         filter: params.filter,
@@ -264,7 +275,17 @@ export class SearchService {
     }
     // A person belongs to one collection, which has descriptors (it has people): only it is searched.
     if (params.person?.mode === 'only') {
-      return this.hydrate(model, (await this.personHits(model, vector, params, excludeIds)).slice(offset));
+      const hits = await this.personHits(
+        model,
+        vector,
+        params,
+        excludeIds,
+        params.fold ? MAX_CANDIDATES : want,
+      );
+      if (!params.fold) return this.hydrate(model, hits.slice(offset));
+      const info = await this.runtime.metadata.identities.getByFaceIds(hits.map((h) => h.id));
+      const kept = keepHits(hits, info, identity, params, await this.vectorsOf(model, hits));
+      return this.page(model, kept, offset, want, true);
     }
     await this.requireIdentities(params.filter?.collections);
     if (params.person?.mode === 'other' && !identity.descriptor && identity.personId === undefined) {
@@ -273,8 +294,9 @@ export class SearchService {
         "person=other needs the query face's identity: search by an example photo or an indexed face, or give `identity` with a vector",
       );
     }
-    // Person-aware: fetch a wider window of candidates, drop the query's own person and/or cap each
-    // person, and widen again until the page is full or the candidates run out.
+    // Person-aware: fetch a wider window of candidates, drop the query's own person, fold
+    // near-duplicates and/or cap each person, and widen again until the page is full or the
+    // candidates run out.
     let window = Math.min(MAX_CANDIDATES, Math.max(50, want * 4));
     for (;;) {
       const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
@@ -283,12 +305,46 @@ export class SearchService {
         excludeIds,
       });
       const info = await this.runtime.metadata.identities.getByFaceIds(hits.map((h) => h.id));
-      const kept = keepHits(hits, info, identity, params);
+      const vectors = params.fold ? await this.vectorsOf(model, hits) : undefined;
+      const kept = keepHits(hits, info, identity, params, vectors);
       if (kept.length >= want || hits.length < window || window >= MAX_CANDIDATES) {
-        return this.hydrate(model, kept.slice(offset, want));
+        return this.page(model, kept, offset, want, params.fold === true);
       }
       window = Math.min(MAX_CANDIDATES, window * 4);
     }
+  }
+
+  /** The stored expression vectors of hits, by lower-case id (what folding compares). */
+  private async vectorsOf(
+    model: ModelContext,
+    hits: readonly SearchHit[],
+  ): Promise<Map<string, Float32Array>> {
+    const points = await this.runtime.vectors.get(
+      model.vectorCollection,
+      hits.map((h) => h.id),
+    );
+    return new Map(points.map((p) => [p.id.toLowerCase(), p.vector]));
+  }
+
+  /** One page of kept hits as results; with `fold`, each says how many faces it stands for. */
+  private async page(
+    model: ModelContext,
+    kept: readonly KeptHit[],
+    offset: number,
+    want: number,
+    fold: boolean,
+  ): Promise<FaceResult[]> {
+    const page = kept.slice(offset, want);
+    const folded = new Map(page.map((k) => [k.hit.id.toLowerCase(), k.folded]));
+    const results = await this.hydrate(
+      model,
+      page.map((k) => k.hit),
+    );
+    if (!fold) return results;
+    return results.map((r) => {
+      const ids = folded.get(r.id.toLowerCase()) ?? [];
+      return { ...r, folded: { count: 1 + ids.length, faceIds: ids } };
+    });
   }
 
   /** person=<id>: that person's faces (within the filter), ranked by similarity to the query. */
@@ -297,6 +353,7 @@ export class SearchService {
     vector: Float32Array,
     params: SearchParams,
     excludeIds: readonly string[],
+    limit: number,
   ): Promise<SearchHit[]> {
     const { metadata, vectors } = this.runtime;
     const personId = (params.person as { personId: number }).personId;
@@ -330,7 +387,7 @@ export class SearchService {
       for (const p of points) hits.push({ id: p.id, score: dot(q, p.vector), payload: p.payload });
     }
     hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
-    return hits.slice(0, (params.offset ?? 0) + params.k);
+    return hits.slice(0, limit);
   }
 
   /** Person-aware modes need identity descriptors in every collection searched (400 naming the first without). */
@@ -422,40 +479,63 @@ export interface ImageSearchResult {
   timings: SearchTimings;
 }
 
+/** A kept hit and the faces folded into it (near-duplicates of it, best first). */
+interface KeptHit {
+  hit: SearchHit;
+  folded: string[];
+}
+
 /**
- * The hits a person-aware search keeps, in order: without the query's own person (person=other)
- * and at most `diverse` per person. A face not clustered yet counts as the person of an earlier
- * kept face whose descriptor lies within the link distance of its own, else as a person of its own.
+ * The hits a person-aware search keeps, in order: without the query's own person (person=other),
+ * near-duplicates folded into the first of them (`vectors` given: same person and expression
+ * vectors at least FOLD_SIMILARITY alike), and at most `diverse` results per person. A face not
+ * clustered yet counts as the person of an earlier face whose descriptor lies within the link
+ * distance of its own, else as a person of its own.
  */
 function keepHits(
   hits: readonly SearchHit[],
   info: ReadonlyMap<string, FaceIdentityInfo>,
   query: QueryIdentity,
   params: SearchParams,
-): SearchHit[] {
+  vectors?: ReadonlyMap<string, Float32Array>,
+): KeptHit[] {
   const other = params.person?.mode === 'other';
-  const perPerson = params.diverse;
-  const counts = new Map<string, number>();
   const loose: { key: string; descriptor: Float32Array }[] = [];
-  const kept: SearchHit[] = [];
-  for (const hit of hits) {
+  const personKey = (hit: SearchHit): string => {
     const face = info.get(hit.id.toLowerCase());
-    if (other && face && isQueryPerson(face, query)) continue;
-    if (perPerson !== undefined) {
-      let key = `face:${hit.id}`;
-      if (face?.personId != null) key = `person:${face.personId}`;
-      else if (face) {
-        const near = loose.find((l) => 1 - dot(l.descriptor, face.descriptor) < DEFAULT_LINK_DISTANCE);
-        if (near) key = near.key;
-        else loose.push({ key, descriptor: face.descriptor });
-      }
-      const n = counts.get(key) ?? 0;
-      if (n >= perPerson) continue;
-      counts.set(key, n + 1);
-    }
-    kept.push(hit);
+    if (!face) return `face:${hit.id}`;
+    if (face.personId !== null) return `person:${face.personId}`;
+    const near = loose.find((l) => 1 - dot(l.descriptor, face.descriptor) < DEFAULT_LINK_DISTANCE);
+    if (near) return near.key;
+    loose.push({ key: `face:${hit.id}`, descriptor: face.descriptor });
+    return `face:${hit.id}`;
+  };
+  const candidates = hits.filter((hit) => {
+    const face = info.get(hit.id.toLowerCase());
+    return !(other && face && isQueryPerson(face, query));
+  });
+  let kept: (KeptHit & { person: string })[] = [];
+  for (const hit of candidates) {
+    const person = personKey(hit);
+    const vector = vectors?.get(hit.id.toLowerCase());
+    const into =
+      vector &&
+      kept.find((k) => {
+        const v = vectors!.get(k.hit.id.toLowerCase());
+        return k.person === person && v !== undefined && dot(v, vector) >= FOLD_SIMILARITY;
+      });
+    if (into) into.folded.push(hit.id);
+    else kept.push({ hit, folded: [], person });
   }
-  return kept;
+  if (params.diverse !== undefined) {
+    const counts = new Map<string, number>();
+    kept = kept.filter((k) => {
+      const n = counts.get(k.person) ?? 0;
+      counts.set(k.person, n + 1);
+      return n < params.diverse!;
+    });
+  }
+  return kept.map(({ hit, folded }) => ({ hit, folded }));
 }
 
 function isQueryPerson(face: FaceIdentityInfo, query: QueryIdentity): boolean {

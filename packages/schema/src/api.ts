@@ -123,6 +123,11 @@ export const faceResultSchema = z.object({
   /** The person (cluster) the face belongs to; null before the collection's people are clustered. */
   personId: z.number().int().nullable().optional(),
   /**
+   * With `fold=true`: this result stands for `count` faces, itself and the near-duplicates folded
+   * into it (same person, near-identical expression), whose ids `faceIds` lists.
+   */
+  folded: z.object({ count: z.number().int().min(1), faceIds: z.array(z.uuid()) }).optional(),
+  /**
    * Where the API serves the photo as indexed, a JPEG preview of it, and a crop of this face
    * (relative to the API's root).
    */
@@ -221,6 +226,11 @@ export const searchQuerySchema = z.strictObject({
       "`other`: leave out the query's own person; a person id: only that person's faces, ranked by expression",
     ),
   diverse: diverseParamSchema.optional().describe('at most this many results per person (`true`: one)'),
+  fold: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .describe('fold near-duplicates (same person, near-identical expression) into one result with a count'),
 });
 export type SearchQuery = z.output<typeof searchQuerySchema>;
 
@@ -274,6 +284,8 @@ export const vectorSearchRequestSchema = z.strictObject({
     ),
   /** At most this many results per person. */
   diverse: z.number().int().min(1).max(100).optional(),
+  /** Fold near-duplicates (same person, near-identical expression) into one result with a count. */
+  fold: z.boolean().optional(),
   /** The query's own identity descriptor (face-api-recognition, 128-d), for person=other. */
   identity: z.array(z.number()).min(1).max(4096).optional(),
 });

@@ -11,6 +11,7 @@ interface SearchFlags {
   json?: boolean;
   person?: string;
   diverse?: string;
+  fold?: boolean;
 }
 
 export function registerSearch(program: Command, config: () => Config): void {
@@ -30,6 +31,10 @@ export function registerSearch(program: Command, config: () => Config): void {
       "other: leave out the photo's own person; a person id: only that person's faces",
     )
     .option('--diverse <n>', 'at most n results per person (true: one)')
+    .option(
+      '--fold',
+      'fold near-duplicates (same person, near-identical expression) into one result with a count',
+    )
     .option('--json', 'print the full response as JSON')
     .action(async (image: string, flags: SearchFlags) => {
       const k = intFlag('k', flags.k, 1, 1000)!;
@@ -50,6 +55,7 @@ export function registerSearch(program: Command, config: () => Config): void {
           ...(flags.collection ? { filter: { collections: [flags.collection] } } : {}),
           ...(person ? { person } : {}),
           ...(diverse === undefined ? {} : { diverse }),
+          ...(flags.fold ? { fold: true } : {}),
         });
         const tookMs = performance.now() - t0;
         if (flags.json) {
@@ -72,7 +78,7 @@ export function registerSearch(program: Command, config: () => Config): void {
               `${flags.collection ? ` in '${flags.collection}'` : ''}`,
           );
           q.results.forEach((r, i) => {
-            const who = r.personId == null ? '' : `  person ${r.personId}`;
+            const who = `${r.personId == null ? '' : `  person ${r.personId}`}${r.folded && r.folded.count > 1 ? `  ×${r.folded.count}` : ''}`;
             print(
               `  ${String(i + 1).padStart(3)}. ${r.similarity.toFixed(3)}  ${r.label.padEnd(9)} ${r.image.uri}  face ${r.faceIndex}${who}`,
             );

@@ -98,6 +98,7 @@ export function searchRoutes(ctx: ApiContext): Router {
             filter: req.filter,
             ...(req.person ? { person: req.person } : {}),
             ...(req.diverse === undefined ? {} : { diverse: req.diverse }),
+            ...(req.fold ? { fold: true } : {}),
           },
           req.identity ? Float32Array.from(req.identity) : undefined,
         ),

@@ -234,6 +234,8 @@ export interface CollectionState {
   images: Record<string, number>;
   embedded: number;
   faceIds: string[];
+  /** Faces of the model version with an identity descriptor. */
+  identities: number;
   vectorCount: number;
   vectorsFound: number;
 }
@@ -268,6 +270,7 @@ export async function collectionState(
     images: await metadata.images.countByStatus(collection.id),
     embedded: await metadata.indexing.countEmbedded(collection.id, key),
     faceIds,
+    identities: await metadata.identities.count(collection.id, key),
     vectorCount,
     vectorsFound,
   };

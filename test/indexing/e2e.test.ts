@@ -61,6 +61,8 @@ function expectConsistent(state: CollectionState): void {
     state.faceIds.length,
   );
   expect(state.vectorsFound, 'every face id has its vector').toBe(state.faceIds.length);
+  // Collections store identity descriptors by default, through BullMQ's wire format too.
+  expect(state.identities, 'every face has its identity descriptor').toBe(state.faceIds.length);
   expect(new Set(state.faceIds).size).toBe(state.faceIds.length);
 }
 

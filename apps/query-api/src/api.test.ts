@@ -479,7 +479,16 @@ describe('collections', () => {
       });
     const created = await post({ name: 'scratch', description: 'for the test' });
     expect(created.status).toBe(201);
-    expect(await created.json()).toMatchObject({ name: 'scratch', description: 'for the test' });
+    expect(await created.json()).toMatchObject({
+      name: 'scratch',
+      description: 'for the test',
+      identityDescriptors: true,
+    });
+    const bare = await post({ name: 'scratch-bare', identityDescriptors: false });
+    expect(await bare.json()).toMatchObject({ name: 'scratch-bare', identityDescriptors: false });
+    const shown = await json<CollectionDetailResponse>(await app.request('/collections/scratch-bare'));
+    expect(shown).toMatchObject({ identityDescriptors: false, faces: 0, facesWithIdentity: 0 });
+    await expectError(await post({ name: 'scratch-x', identityDescriptors: 'no' }), 400, 'INVALID_BODY');
     await expectError(await post({ name: 'scratch' }), 409, 'COLLECTION_EXISTS');
     const bad = await expectError(await post({ name: 'Bad Name' }), 400, 'INVALID_BODY');
     expect(bad.message).toContain('name');

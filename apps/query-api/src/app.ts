@@ -20,6 +20,7 @@ import { faceRoutes } from './routes/faces.ts';
 import { healthRoutes } from './routes/health.ts';
 import { imageRoutes } from './routes/images.ts';
 import { PAGE_PATHS, pageRoutes } from './routes/page.ts';
+import { peopleRoutes } from './routes/people.ts';
 import { runRoutes } from './routes/runs.ts';
 import { searchRoutes } from './routes/search.ts';
 import { DerivedImageCache } from './thumbnails.ts';
@@ -55,6 +56,12 @@ const NAMED: NamedSchemas = {
   Health: api.healthResponseSchema,
   Readiness: api.readyResponseSchema,
   ErrorResponse: api.errorResponseSchema,
+  Person: api.personSummarySchema,
+  PersonList: api.personListResponseSchema,
+  PersonDetail: api.personDetailResponseSchema,
+  RenamePersonRequest: api.renamePersonRequestSchema,
+  ClusterPeopleRequest: api.clusterPeopleRequestSchema,
+  Clustering: api.clusteringResponseSchema,
 };
 
 /**
@@ -125,7 +132,7 @@ export function createApp(runtime: ServingRuntime, options: AppOptions = {}): Fe
       cors({
         origin: origins.includes('*') ? '*' : origins,
         allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-        allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+        allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
         exposeHeaders: ['X-Request-Id'],
         maxAge: 600,
       }),
@@ -156,6 +163,7 @@ export function createApp(runtime: ServingRuntime, options: AppOptions = {}): Fe
     imageRoutes(ctx),
     runRoutes(ctx),
     evalRoutes(ctx),
+    peopleRoutes(ctx),
   ];
   for (const router of routers) app.route(router.prefix || '/', router.app);
 

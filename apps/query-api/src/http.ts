@@ -1,3 +1,4 @@
+import type { SearchParams } from '@fever/core';
 import type { FaceResult, SearchFilter, SearchQuery } from '@fever/schema';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -19,6 +20,15 @@ export function parseQuery<S extends z.ZodType>(c: Context<AppEnv>, schema: S): 
 
 export function parseParams<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.output<S> {
   return parseWith(schema, c.req.param(), 'path parameter');
+}
+
+/** The person-aware options of a search query (`person`, `diverse`, `fold`). */
+export function personOptionsOf(q: SearchQuery): Pick<SearchParams, 'person' | 'diverse' | 'fold'> {
+  return {
+    ...(q.person ? { person: q.person } : {}),
+    ...(q.diverse === undefined ? {} : { diverse: q.diverse }),
+    ...(q.fold ? { fold: true } : {}),
+  };
 }
 
 export function filterOf(q: SearchQuery): SearchFilter | undefined {

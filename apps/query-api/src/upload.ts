@@ -50,9 +50,11 @@ export async function readImageUpload(c: Context<AppEnv>): Promise<{ bytes: Uint
 }
 
 /** A JSON request body: 415 unless JSON, 400 for an empty or malformed one. */
-export async function readJson(c: Context<AppEnv>): Promise<unknown> {
+export async function readJson(c: Context<AppEnv>, options: { optional?: boolean } = {}): Promise<unknown> {
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   const text = await c.req.text();
+  // An optional body (all its fields have defaults) may be left out.
+  if (text.trim() === '' && options.optional) return {};
   if (text.trim() === '') throw new InputError('EMPTY_BODY', 'the request body is empty; send a JSON object');
   if (type !== 'application/json' && !type.endsWith('+json')) {
     throw new InputError(

@@ -1,5 +1,5 @@
 /** Image collections: create, list, look at, get-or-create and delete. */
-import { NotFoundError } from '@fever/errors';
+import { InputError, NotFoundError } from '@fever/errors';
 import type { Collection, MetadataStore } from '@fever/metadata';
 import { finishDelete } from './collection-delete.ts';
 import type { ServingRuntime } from './runtime.ts';
@@ -9,6 +9,8 @@ export interface CollectionDetail {
   /** Images by status. */
   images: Awaited<ReturnType<MetadataStore['images']['countByStatus']>>;
   faces: number;
+  /** Faces that have an identity descriptor (0 for a collection indexed without them). */
+  facesWithIdentity: number;
 }
 
 export interface DeletedCollection {
@@ -21,15 +23,29 @@ export interface DeletedCollection {
  * The collection `name`, created if it does not exist (also when another process creates it at
  * the same moment). What starting an index run does with its collection.
  */
-export async function getOrCreateCollection(metadata: MetadataStore, name: string): Promise<Collection> {
-  return (
+export async function getOrCreateCollection(
+  metadata: MetadataStore,
+  name: string,
+  settings: { identityDescriptors?: boolean } = {},
+): Promise<Collection> {
+  const collection =
     (await metadata.collections.get(name)) ??
-    (await metadata.collections.create({ name }).catch(async (err: unknown) => {
+    (await metadata.collections.create({ name, ...settings }).catch(async (err: unknown) => {
       const again = await metadata.collections.get(name);
       if (again) return again;
       throw err;
-    }))
-  );
+    }));
+  const wanted = settings.identityDescriptors;
+  if (wanted !== undefined && wanted !== collection.identityDescriptors) {
+    // A collection is indexed one way: half its faces with descriptors would make its people partial.
+    throw new InputError(
+      'COLLECTION_IDENTITY_MISMATCH',
+      `collection '${name}' ${collection.identityDescriptors ? 'stores' : 'does not store'} identity descriptors; ` +
+        `index it ${collection.identityDescriptors ? 'with' : 'without'} them, or into another collection`,
+      { status: 409 },
+    );
+  }
+  return collection;
 }
 
 export class CollectionService {
@@ -43,7 +59,11 @@ export class CollectionService {
   }
 
   /** Creates an image collection (InputError COLLECTION_EXISTS, 409, when the name is taken). */
-  async create(input: { name: string; description?: string | null }): Promise<Collection> {
+  async create(input: {
+    name: string;
+    description?: string | null;
+    identityDescriptors?: boolean;
+  }): Promise<Collection> {
     const created = await this.runtime.metadata.collections.create(input);
     this.runtime.logger.info({ collection: created.name }, 'collection created');
     return created;
@@ -57,11 +77,12 @@ export class CollectionService {
   async detail(name: string): Promise<CollectionDetail> {
     const { metadata } = this.runtime;
     const collection = await metadata.collections.require(name);
-    const [images, faces] = await Promise.all([
+    const [images, faces, facesWithIdentity] = await Promise.all([
       metadata.images.countByStatus(collection.id),
       metadata.faces.count({ collectionId: collection.id }),
+      metadata.identities.count(collection.id),
     ]);
-    return { collection, images, faces };
+    return { collection, images, faces, facesWithIdentity };
   }
 
   /**

@@ -18,6 +18,14 @@ export {
   serveMetrics,
 } from './metrics.ts';
 export { ensureVectorCollection, type ModelContext, modelContext } from './models.ts';
+export {
+  type ClusteringResult,
+  type ClusterRequest,
+  identityUnavailable,
+  PeopleService,
+  type PersonDetail,
+  type PersonSummary,
+} from './people.ts';
 export { pingRedis, probeRedis, type RedisProbe, RedisProbeError } from './redis-probe.ts';
 export {
   RunService,
@@ -34,7 +42,11 @@ export {
   vectorStoreConfig,
 } from './runtime.ts';
 export {
+  FOLD_SIMILARITY,
   type ImageSearchResult,
+  PERSON_OTHER_DISTANCE,
+  type PersonMode,
+  type QueryIdentity,
   type SearchParams,
   SearchService,
   type SearchServiceOptions,

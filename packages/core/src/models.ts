@@ -2,7 +2,7 @@
  * Expression models as the stores know them: a model version registered in metadata, its vector
  * collection, and the alias through which searches reach a version's collection.
  */
-import { Encoder, type EncoderOptions } from '@fever/encoder';
+import { DEFAULT_IDENTITY_MANIFEST, Encoder, type EncoderOptions } from '@fever/encoder';
 import type { MetadataStore } from '@fever/metadata';
 import type { Config } from '@fever/schema';
 import { modelAliasName, modelCollectionName, type VectorStore } from '@fever/vectors';
@@ -105,6 +105,9 @@ export function lazyEncoder(
         threads: config.threads ?? 0,
         expressionModel: config.modelManifest,
         detectorModel: config.detector,
+        // Collections store identity descriptors by default, and person-aware searches of an
+        // upload need the example's own.
+        identityModel: DEFAULT_IDENTITY_MANIFEST,
         logger: {
           info: (fields, message) => logger.info(fields, message),
           warn: (fields, message) => logger.warn(fields, message),

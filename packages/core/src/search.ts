@@ -1,12 +1,28 @@
 import type { Face as EncodedFace } from '@fever/encoder';
 import { decodeImage, sha256Bytes } from '@fever/encoder';
 import { InputError, NotFoundError } from '@fever/errors';
-import type { Face, Image } from '@fever/metadata';
-import type { FaceResult, FaceSelection, QueryFaceResult, SearchFilter, SearchTimings } from '@fever/schema';
+import type { Face, FaceIdentityInfo, Image } from '@fever/metadata';
+import { DEFAULT_LINK_DISTANCE, SAME_PERSON_DISTANCE } from '@fever/people';
+import type {
+  FaceResult,
+  FaceSelection,
+  PersonSelection,
+  QueryFaceResult,
+  SearchFilter,
+  SearchTimings,
+} from '@fever/schema';
 import type { SearchHit } from '@fever/vectors';
 import type { ModelContext } from './models.ts';
+import { identityUnavailable } from './people.ts';
 import { RowCache } from './row-cache.ts';
 import type { ServingRuntime } from './runtime.ts';
+
+/**
+ * Person-aware search. `other`: leave out the query's own person (its cluster when the query is
+ * an indexed face that has one; else every face whose identity descriptor lies within
+ * PERSON_OTHER_DISTANCE of the query's). `only`: just that person's faces, ranked by expression.
+ */
+export type PersonMode = PersonSelection;
 
 export interface SearchParams {
   /** Neighbours per query face, 1..1000. */
@@ -14,9 +30,37 @@ export interface SearchParams {
   /** Skip this many neighbours first (pagination); offset + k ≤ 1000. */
   offset?: number;
   filter?: SearchFilter;
+  person?: PersonMode;
+  /** At most this many results per person (1..100). */
+  diverse?: number;
+  /**
+   * Fold near-duplicates (a burst, a sequence: the same person with a near-identical expression)
+   * into one result that carries their count.
+   */
+  fold?: boolean;
 }
 
 const MAX_WINDOW = 1000;
+/**
+ * person=other without a cluster to go by (an upload, or a face not clustered yet): a face is the
+ * query's person when their identity descriptors are nearer than this cosine distance.
+ */
+export const PERSON_OTHER_DISTANCE = SAME_PERSON_DISTANCE;
+/** Candidates fetched per person-aware search at most, before giving up on filling the page. */
+const MAX_CANDIDATES = 10_000;
+const MAX_DIVERSE = 100;
+/**
+ * Expression similarity (cosine) at or above which two faces of one person fold into one result.
+ * On CK+48 nine in ten frame pairs of one sequence reach it, and 99% of one person's pairs from
+ * different sequences stay under 0.83 (docs/QUALITY.md, "People").
+ */
+export const FOLD_SIMILARITY = 0.95;
+
+/** What a query knows of its own identity: an indexed face's person, and/or a descriptor. */
+export interface QueryIdentity {
+  personId?: number;
+  descriptor?: Float32Array;
+}
 
 /**
  * "Faces with an expression like this one": by example photo, by an indexed face, or by a raw
@@ -105,7 +149,13 @@ export class SearchService {
           detectionScore: face.score,
           label: face.label ?? '',
           probs: probsRecord(face.probs, model.labels),
-          results: await this.search(model, face.embedding, params, excludeIds),
+          results: await this.search(
+            model,
+            face.embedding,
+            params,
+            excludeIds,
+            face.identity ? { descriptor: face.identity } : {},
+          ),
         });
       }
       const t3 = performance.now();
@@ -154,25 +204,28 @@ export class SearchService {
       await this.requireCollections(params.filter?.collections);
       const [point] = await this.runtime.vectors.get(model.vectorCollection, [faceId]);
       if (!point) throw faceNotFound(faceId, model);
-      const hits = await this.runtime.vectors.search(model.vectorCollection, point.vector, {
-        k: offset + params.k,
-        filter: params.filter,
-        excludeIds: [point.id],
-      });
-      const [face, ...results] = await this.hydrate(model, [
-        { id: point.id, score: 1, payload: point.payload },
-        ...hits.slice(offset),
-      ]);
+      const [face] = await this.hydrate(model, [{ id: point.id, score: 1, payload: point.payload }]);
       // The vector is there but its metadata is not (deleted meanwhile): not an indexed face.
       if (!face || face.id !== point.id) throw faceNotFound(faceId, model);
+      const own = (await this.runtime.metadata.identities.getByFaceIds([point.id])).get(
+        point.id.toLowerCase(),
+      );
+      const identity: QueryIdentity = own
+        ? { descriptor: own.descriptor, ...(own.personId === null ? {} : { personId: own.personId }) }
+        : {};
+      const results = await this.search(model, point.vector, { ...params, offset }, [point.id], identity);
       return { model: modelRef(model), face, results };
     });
   }
 
-  /** Faces like a vector from the version searches use (dims must match). */
+  /**
+   * Faces like a vector from the version searches use (dims must match). `identity`: the query's
+   * own identity descriptor, which person=other needs.
+   */
   async byVector(
     vector: Float32Array,
     params: SearchParams,
+    identity?: Float32Array,
   ): Promise<{ model: ModelRef; results: FaceResult[] }> {
     return this.runtime.serving.use(async ({ model }) => {
       if (vector.length !== model.dims) {
@@ -183,7 +236,13 @@ export class SearchService {
       }
       if (!vector.every(Number.isFinite))
         throw new InputError('VECTOR_INVALID', 'vector holds a non-finite number');
-      return { model: modelRef(model), results: await this.search(model, vector, params, []) };
+      if (identity && (identity.length === 0 || !identity.every(Number.isFinite))) {
+        throw new InputError('IDENTITY_INVALID', 'identity must be a non-empty list of finite numbers');
+      }
+      return {
+        model: modelRef(model),
+        results: await this.search(model, vector, params, [], identity ? { descriptor: unit(identity) } : {}),
+      };
     });
   }
 
@@ -192,15 +251,160 @@ export class SearchService {
     vector: Float32Array,
     params: SearchParams,
     excludeIds: readonly string[],
+    identity: QueryIdentity = {},
   ): Promise<FaceResult[]> {
     const offset = checkWindow(params);
     await this.requireCollections(params.filter?.collections);
-    const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
-      k: offset + params.k,
-      filter: params.filter,
-      excludeIds,
+    const want = offset + params.k;
+    if (!params.person && params.diverse === undefined && !params.fold) {
+      const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
+        k: want,
+        filter: params.filter,
+        excludeIds,
+      });
+      return this.hydrate(model, hits.slice(offset));
+    }
+    if (
+      params.diverse !== undefined &&
+      !(Number.isInteger(params.diverse) && params.diverse >= 1 && params.diverse <= MAX_DIVERSE)
+    ) {
+      throw new InputError(
+        'INVALID_DIVERSE',
+        `diverse must be true or a whole number from 1 to ${MAX_DIVERSE}, got ${params.diverse}`,
+      );
+    }
+    // A person belongs to one collection, which has descriptors (it has people): only it is searched.
+    if (params.person?.mode === 'only') {
+      const hits = await this.personHits(
+        model,
+        vector,
+        params,
+        excludeIds,
+        params.fold ? MAX_CANDIDATES : want,
+      );
+      if (!params.fold) return this.hydrate(model, hits.slice(offset));
+      const info = await this.runtime.metadata.identities.getByFaceIds(hits.map((h) => h.id));
+      const kept = keepHits(hits, info, identity, params, await this.vectorsOf(model, hits));
+      return this.page(model, kept, offset, want, true);
+    }
+    await this.requireIdentities(params.filter?.collections);
+    if (params.person?.mode === 'other' && !identity.descriptor && identity.personId === undefined) {
+      throw new InputError(
+        'QUERY_IDENTITY_UNAVAILABLE',
+        "person=other needs the query face's identity: search by an example photo or an indexed face, or give `identity` with a vector",
+      );
+    }
+    // Person-aware: fetch a wider window of candidates, drop the query's own person, fold
+    // near-duplicates and/or cap each person, and widen again until the page is full or the
+    // candidates run out.
+    let window = Math.min(MAX_CANDIDATES, Math.max(50, want * 4));
+    for (;;) {
+      const hits = await this.runtime.vectors.search(model.vectorCollection, vector, {
+        k: window,
+        filter: params.filter,
+        excludeIds,
+      });
+      const info = await this.runtime.metadata.identities.getByFaceIds(hits.map((h) => h.id));
+      const vectors = params.fold ? await this.vectorsOf(model, hits) : undefined;
+      const kept = keepHits(hits, info, identity, params, vectors);
+      if (kept.length >= want || hits.length < window || window >= MAX_CANDIDATES) {
+        return this.page(model, kept, offset, want, params.fold === true);
+      }
+      window = Math.min(MAX_CANDIDATES, window * 4);
+    }
+  }
+
+  /** The stored expression vectors of hits, by lower-case id (what folding compares). */
+  private async vectorsOf(
+    model: ModelContext,
+    hits: readonly SearchHit[],
+  ): Promise<Map<string, Float32Array>> {
+    const points = await this.runtime.vectors.get(
+      model.vectorCollection,
+      hits.map((h) => h.id),
+    );
+    return new Map(points.map((p) => [p.id.toLowerCase(), p.vector]));
+  }
+
+  /** One page of kept hits as results; with `fold`, each says how many faces it stands for. */
+  private async page(
+    model: ModelContext,
+    kept: readonly KeptHit[],
+    offset: number,
+    want: number,
+    fold: boolean,
+  ): Promise<FaceResult[]> {
+    const page = kept.slice(offset, want);
+    const folded = new Map(page.map((k) => [k.hit.id.toLowerCase(), k.folded]));
+    const results = await this.hydrate(
+      model,
+      page.map((k) => k.hit),
+    );
+    if (!fold) return results;
+    return results.map((r) => {
+      const ids = folded.get(r.id.toLowerCase()) ?? [];
+      return { ...r, folded: { count: 1 + ids.length, faceIds: ids } };
     });
-    return this.hydrate(model, hits.slice(offset));
+  }
+
+  /** person=<id>: that person's faces (within the filter), ranked by similarity to the query. */
+  private async personHits(
+    model: ModelContext,
+    vector: Float32Array,
+    params: SearchParams,
+    excludeIds: readonly string[],
+    limit: number,
+  ): Promise<SearchHit[]> {
+    const { metadata, vectors } = this.runtime;
+    const personId = (params.person as { personId: number }).personId;
+    const person = await metadata.people.require(personId);
+    const collection = await metadata.collections.getById(person.collectionId);
+    const names = params.filter?.collections;
+    if (!collection || (names && !names.includes(collection.name))) {
+      throw new InputError(
+        'PERSON_NOT_IN_COLLECTION',
+        `person ${personId} belongs to collection '${collection?.name ?? '?'}', which this search leaves out`,
+      );
+    }
+    const excluded = new Set(excludeIds.map((id) => id.toLowerCase()));
+    const labels = params.filter?.labels;
+    const minScore = params.filter?.minScore;
+    const faces = (
+      await metadata.people.faces(personId, { modelId: model.id, modelVersion: model.version })
+    ).filter(
+      (f) =>
+        !excluded.has(f.faceId) &&
+        (!labels || labels.includes(f.label)) &&
+        (minScore === undefined || f.detectionScore >= minScore),
+    );
+    const q = unit(vector);
+    const hits: SearchHit[] = [];
+    for (let i = 0; i < faces.length; i += 1000) {
+      const points = await vectors.get(
+        model.vectorCollection,
+        faces.slice(i, i + 1000).map((f) => f.faceId),
+      );
+      for (const p of points) hits.push({ id: p.id, score: dot(q, p.vector), payload: p.payload });
+    }
+    hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1));
+    return hits.slice(0, limit);
+  }
+
+  /** Person-aware modes need identity descriptors in every collection searched (400 naming the first without). */
+  private async requireIdentities(names: readonly string[] | undefined): Promise<void> {
+    const { collections } = this.runtime.metadata;
+    const targets = names
+      ? await Promise.all(names.map((n) => collections.require(n)))
+      : await collections.list();
+    for (const c of targets) {
+      const unavailable = identityUnavailable(c);
+      if (unavailable) {
+        throw new InputError(
+          unavailable.code,
+          `${unavailable.message}; person and diverse searches need them${names ? '' : ' (name the collections to search with ?collection=)'}`,
+        );
+      }
+    }
   }
 
   /** Joins vector hits of `model` with their face and image rows, keeping the hit order. */
@@ -210,6 +414,7 @@ export class SearchService {
     const imageRows = await this.imageRows.getMany([
       ...new Set([...faceRows.values()].map((f) => f.imageId)),
     ]);
+    const personOf = await this.runtime.metadata.people.personOf(hits.map((h) => h.id));
     const results: FaceResult[] = [];
     for (const hit of hits) {
       const face = faceRows.get(hit.id.toLowerCase());
@@ -232,6 +437,7 @@ export class SearchService {
         detectionScore: face.detectionScore,
         label: face.label,
         probs: probsRecord(face.probs, model.labels),
+        personId: personOf.get(face.id) ?? null,
       });
     }
     return results;
@@ -271,6 +477,82 @@ export interface ImageSearchResult {
   image: { width: number; height: number; sha256: string };
   faces: QueryFaceResult[];
   timings: SearchTimings;
+}
+
+/** A kept hit and the faces folded into it (near-duplicates of it, best first). */
+interface KeptHit {
+  hit: SearchHit;
+  folded: string[];
+}
+
+/**
+ * The hits a person-aware search keeps, in order: without the query's own person (person=other),
+ * near-duplicates folded into the first of them (`vectors` given: same person and expression
+ * vectors at least FOLD_SIMILARITY alike), and at most `diverse` results per person. A face not
+ * clustered yet counts as the person of an earlier face whose descriptor lies within the link
+ * distance of its own, else as a person of its own.
+ */
+function keepHits(
+  hits: readonly SearchHit[],
+  info: ReadonlyMap<string, FaceIdentityInfo>,
+  query: QueryIdentity,
+  params: SearchParams,
+  vectors?: ReadonlyMap<string, Float32Array>,
+): KeptHit[] {
+  const other = params.person?.mode === 'other';
+  const loose: { key: string; descriptor: Float32Array }[] = [];
+  const personKey = (hit: SearchHit): string => {
+    const face = info.get(hit.id.toLowerCase());
+    if (!face) return `face:${hit.id}`;
+    if (face.personId !== null) return `person:${face.personId}`;
+    const near = loose.find((l) => 1 - dot(l.descriptor, face.descriptor) < DEFAULT_LINK_DISTANCE);
+    if (near) return near.key;
+    loose.push({ key: `face:${hit.id}`, descriptor: face.descriptor });
+    return `face:${hit.id}`;
+  };
+  const candidates = hits.filter((hit) => {
+    const face = info.get(hit.id.toLowerCase());
+    return !(other && face && isQueryPerson(face, query));
+  });
+  let kept: (KeptHit & { person: string })[] = [];
+  for (const hit of candidates) {
+    const person = personKey(hit);
+    const vector = vectors?.get(hit.id.toLowerCase());
+    const into =
+      vector &&
+      kept.find((k) => {
+        const v = vectors!.get(k.hit.id.toLowerCase());
+        return k.person === person && v !== undefined && dot(v, vector) >= FOLD_SIMILARITY;
+      });
+    if (into) into.folded.push(hit.id);
+    else kept.push({ hit, folded: [], person });
+  }
+  if (params.diverse !== undefined) {
+    const counts = new Map<string, number>();
+    kept = kept.filter((k) => {
+      const n = counts.get(k.person) ?? 0;
+      counts.set(k.person, n + 1);
+      return n < params.diverse!;
+    });
+  }
+  return kept.map(({ hit, folded }) => ({ hit, folded }));
+}
+
+function isQueryPerson(face: FaceIdentityInfo, query: QueryIdentity): boolean {
+  if (query.personId !== undefined && face.personId !== null) return face.personId === query.personId;
+  return query.descriptor !== undefined && 1 - dot(face.descriptor, query.descriptor) < PERSON_OTHER_DISTANCE;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function unit(v: Float32Array): Float32Array {
+  const n = Math.sqrt(dot(v, v));
+  return n > 0 ? v.map((x) => x / n) : v;
 }
 
 function faceNotFound(faceId: string, model: ModelContext): NotFoundError {

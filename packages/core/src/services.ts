@@ -5,6 +5,7 @@
 import { CollectionService } from './collections.ts';
 import { EvalRunService } from './eval-runs.ts';
 import { ImageService } from './images.ts';
+import { PeopleService } from './people.ts';
 import { RunService, type StartIndexRun } from './runs.ts';
 import type { ServingRuntime } from './runtime.ts';
 import { SearchService, type SearchServiceOptions } from './search.ts';
@@ -17,6 +18,7 @@ export interface Services {
   runs: RunService;
   evals: EvalRunService;
   status: StatusService;
+  people: PeopleService;
 }
 
 export interface ServicesOptions {
@@ -40,5 +42,6 @@ export function createServices(runtime: ServingRuntime, options: ServicesOptions
     }),
     evals: new EvalRunService(runtime, { roots: options.roots }),
     status: new StatusService(runtime),
+    people: new PeopleService(runtime),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { createWriteStream, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, deflateRawSync, deflateSync } from 'node:zlib';
 import * as tar from 'tar-stream';
@@ -155,4 +156,63 @@ export function brokenImages(goodJpeg: string): BrokenImage[] {
       code: 'IMAGE_TRUNCATED',
     },
   ];
+}
+
+/**
+ * Photos in which the same people appear more than once, for people and person-aware search:
+ * each given photo as it is (`<n>.jpg`), scaled to 80% (`<n>-small.jpg`) and mirrored
+ * (`<n>-mirror.jpg`). Each copy's faces are the original's: `sameFace` maps a copy's box back to
+ * the original's box, so tests know the true person of every face.
+ */
+export async function writePeoplePhotos(
+  dir: string,
+  photos: readonly string[],
+): Promise<{
+  files: string[];
+  copies: { file: string; of: string; sameFace: (box: Box, width: number) => Box }[];
+}> {
+  const { default: sharp } = await import('sharp');
+  const files: string[] = [];
+  const copies: { file: string; of: string; sameFace: (box: Box, width: number) => Box }[] = [];
+  for (const [i, photo] of photos.entries()) {
+    const original = join(dir, `${i}.jpg`);
+    await writeFile(original, readFileSync(photo));
+    const { width = 0 } = await sharp(photo).rotate().metadata();
+    const small = join(dir, `${i}-small.jpg`);
+    await sharp(photo)
+      .rotate()
+      .resize({ width: Math.round(width * 0.8) })
+      .jpeg({ quality: 92 })
+      .toFile(small);
+    const mirror = join(dir, `${i}-mirror.jpg`);
+    await sharp(photo).rotate().flop().jpeg({ quality: 92 }).toFile(mirror);
+    files.push(original, small, mirror);
+    // An original box, carried into the 80% copy.
+    const scale = Math.round(width * 0.8) / width;
+    copies.push(
+      {
+        file: small,
+        of: original,
+        sameFace: (b) => ({
+          x: b.x * scale,
+          y: b.y * scale,
+          width: b.width * scale,
+          height: b.height * scale,
+        }),
+      },
+      {
+        file: mirror,
+        of: original,
+        sameFace: (b, w) => ({ x: w - b.x - b.width, y: b.y, width: b.width, height: b.height }),
+      },
+    );
+  }
+  return { files, copies };
+}
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
 }

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from './decode.ts';
 import { Encoder } from './encoder.ts';
+import { cropRegion } from './expression.ts';
 import { FACE_API_EXPRESSION_MANIFEST } from './model-paths.ts';
 import { attr, GraphBuilder } from './onnx/graph.ts';
 import { sha256Bytes } from './sha256.ts';
@@ -243,6 +244,46 @@ describe('identity descriptors', () => {
           .map((f) => cos(again!.identity!, f.face.identity!));
         expect(cos(again!.identity!, face.identity!)).toBeGreaterThan(Math.max(...others));
       }
+    } finally {
+      await encoder.close();
+    }
+  });
+
+  it('aligns each face to its landmarks first: a looser or shifted box moves the descriptor less', async () => {
+    const { DEFAULT_IDENTITY_MANIFEST } = await import('./model-paths.ts');
+    const { IdentityModel } = await import('./identity.ts');
+    const encoder = await Encoder.create({
+      device: 'cpu',
+      identityModel: DEFAULT_IDENTITY_MANIFEST,
+      logger: quiet,
+    });
+    try {
+      const unaligned = new IdentityModel(encoder.identity!.network);
+      const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, k) => s + v * b[k]!, 0);
+      const images = await Promise.all(samplePhotos().map((p) => decodeImage(p)));
+      const found = await encoder.detector.detect(images);
+      let aligned = 0;
+      let plain = 0;
+      let n = 0;
+      for (const [i, image] of images.entries()) {
+        for (const d of found[i]!.slice(0, 3)) {
+          const { box } = d;
+          const moved = {
+            x: box.x + box.width * 0.08,
+            y: box.y - box.height * 0.05,
+            width: box.width * 1.15,
+            height: box.height * 1.15,
+          };
+          const crops = [box, moved].map((b) => ({ image, region: cropRegion(b, image) }));
+          const [a0, a1] = await encoder.identity!.describe(crops);
+          const [p0, p1] = await unaligned.describe(crops);
+          aligned += cos(a0!, a1!);
+          plain += cos(p0!, p1!);
+          n++;
+        }
+      }
+      expect(n).toBeGreaterThan(6);
+      expect(aligned / n).toBeGreaterThan(plain / n);
     } finally {
       await encoder.close();
     }

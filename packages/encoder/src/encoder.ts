@@ -8,7 +8,7 @@ import { FaceNetwork } from './face-network.ts';
 import { IdentityModel } from './identity.ts';
 import { LandmarkModel } from './landmarks.ts';
 import { type LoadedModel, loadModel } from './manifest.ts';
-import { DEFAULT_EXPRESSION_MANIFEST, detectorManifest } from './model-paths.ts';
+import { DEFAULT_EXPRESSION_MANIFEST, DEFAULT_LANDMARKS_MANIFEST, detectorManifest } from './model-paths.ts';
 import type { FaceCrop } from './preprocess.ts';
 import { createSession, type Device, type ExecutionProvider } from './session.ts';
 
@@ -39,13 +39,21 @@ export interface EncoderOptions {
    * the converted face-api TinyFaceDetector (`tiny`) by default.
    */
   detectorModel?: string;
-  /** Manifest of an identity model (face-api-recognition); faces then carry `identity`. None by default. */
+  /**
+   * Manifest of an identity model (face-api-recognition); faces then carry `identity`, taken on
+   * the landmark-aligned crop (face-api-landmark-68 finds the landmarks). None by default.
+   */
   identityModel?: string;
   /** Faces per expression-network run. */
   batchSize?: number;
   /** Images per detector run. */
   detectBatchSize?: number;
   logger?: EncoderLogger;
+}
+
+export interface EncodeOptions {
+  /** false: no identity descriptors this time (a collection indexed without them). Default true. */
+  identity?: boolean;
 }
 
 const stderrLogger: EncoderLogger = {
@@ -72,13 +80,15 @@ export class Encoder {
     const device = options.device ?? 'auto';
     const threads = options.threads ?? 0;
     const batchSize = options.batchSize ?? 32;
-    const [detectorModel, spec, identityModel] = await Promise.all([
+    const [detectorModel, spec, identityModel, identityLandmarks] = await Promise.all([
       loadModel(detectorManifest(options.detectorModel)),
       loadExpressionModel(options.expressionModel ?? DEFAULT_EXPRESSION_MANIFEST),
       options.identityModel ? loadModel(options.identityModel) : null,
+      options.identityModel ? loadModel(DEFAULT_LANDMARKS_MANIFEST) : null,
     ]);
     expectTask(detectorModel, 'face-detector');
     if (identityModel) expectTask(identityModel, 'face-identity');
+    if (identityLandmarks) expectTask(identityLandmarks, 'face-landmarks');
     const sessions: Awaited<ReturnType<typeof createSession>>[] = [];
     const open = async (model: { bytes: Uint8Array; manifest: { id: string; version: string } }) => {
       const s = await createSession(model.bytes, describe(model.manifest), { device, threads });
@@ -115,7 +125,13 @@ export class Encoder {
         spec.mirror,
         head,
       );
-      const identity = identityModel ? new IdentityModel(await network(identityModel)) : null;
+      const identity =
+        identityModel && identityLandmarks
+          ? new IdentityModel(
+              await network(identityModel),
+              new LandmarkModel(await network(identityLandmarks)),
+            )
+          : null;
       logger.info(
         {
           device,
@@ -146,16 +162,22 @@ export class Encoder {
     await Promise.all([this.detector.close(), this.expression.close(), this.identity?.close()]);
   }
 
-  /** Expression results (and identity descriptors, with an identity model) for face crops. */
-  private async embed(crops: FaceCrop[]): Promise<(ExpressionResult & { identity?: Float32Array })[]> {
+  /**
+   * Expression results (and identity descriptors, with an identity model, unless `identity` is
+   * false) for face crops.
+   */
+  private async embed(
+    crops: FaceCrop[],
+    options: EncodeOptions = {},
+  ): Promise<(ExpressionResult & { identity?: Float32Array })[]> {
     const embedded = await this.expression.embed(crops);
-    if (!this.identity) return embedded;
+    if (!this.identity || options.identity === false) return embedded;
     const identities = await this.identity.describe(crops);
     return embedded.map((result, i) => ({ ...result, identity: identities[i]! }));
   }
 
   /** Detects every face in every image and embeds them; faces from all images share batches. */
-  async encode(images: RgbImage[]): Promise<Face[][]> {
+  async encode(images: RgbImage[], options: EncodeOptions = {}): Promise<Face[][]> {
     const detections = [];
     for (let start = 0; start < images.length; start += this.detectBatchSize) {
       detections.push(...(await this.detector.detect(images.slice(start, start + this.detectBatchSize))));
@@ -171,7 +193,7 @@ export class Encoder {
         owners.push({ image: i, box: d.box, score: d.score });
       }
     }
-    const embedded = await this.embed(crops);
+    const embedded = await this.embed(crops, options);
     const faces: Face[][] = images.map(() => []);
     embedded.forEach((result, k) => {
       const owner = owners[k]!;
@@ -181,19 +203,19 @@ export class Encoder {
   }
 
   /** Embeds given face boxes (FEC triplets, pre-annotated datasets) without running the detector. */
-  async embedBoxes(image: RgbImage, boxes: Box[]): Promise<Face[]> {
+  async embedBoxes(image: RgbImage, boxes: Box[], options: EncodeOptions = {}): Promise<Face[]> {
     const crops = boxes.map((box) => ({ image, region: cropRegion(box, image) }));
-    const embedded = await this.embed(crops);
+    const embedded = await this.embed(crops, options);
     return embedded.map((result, i) => ({ box: boxes[i]!, score: 1, ...result }));
   }
 
   /** Embeds images that are already face crops (CK+, FER2013): the whole image is the face. */
-  async embedCrops(images: RgbImage[]): Promise<Face[]> {
+  async embedCrops(images: RgbImage[], options: EncodeOptions = {}): Promise<Face[]> {
     const crops = images.map((image) => ({
       image,
       region: { x: 0, y: 0, width: image.width, height: image.height },
     }));
-    const embedded = await this.embed(crops);
+    const embedded = await this.embed(crops, options);
     return embedded.map((result, i) => ({
       box: { x: 0, y: 0, width: images[i]!.width, height: images[i]!.height },
       score: 1,

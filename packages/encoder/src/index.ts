@@ -40,11 +40,17 @@ export {
   readImageFile,
 } from './decode.ts';
 export { type Box, type Detection, type DetectorOptions, iou } from './detector.ts';
-export { Encoder, type EncoderLogger, type EncoderOptions, type Face } from './encoder.ts';
+export {
+  type EncodeOptions,
+  Encoder,
+  type EncoderLogger,
+  type EncoderOptions,
+  type Face,
+} from './encoder.ts';
 export { DeviceError, FaceBoxError, ModelError } from './errors.ts';
 export { l2Normalize } from './expression.ts';
 export { FaceNetwork, openFaceNetwork } from './face-network.ts';
-export { IdentityModel } from './identity.ts';
+export { IdentityModel, landmarkRegion } from './identity.ts';
 export { eyeLineAngle, LandmarkModel } from './landmarks.ts';
 export {
   loadModel,

@@ -33,6 +33,14 @@ export type {
 } from './fec/types.ts';
 export { WHOLE_IMAGE } from './fec/types.ts';
 export { type LabelledImage, readLabels } from './labels.ts';
+export { type DescribedFace, describeFaces, personFromName } from './people/describe.ts';
+export {
+  PEOPLE_TOP_K,
+  type PeopleEvalOptions,
+  type PeopleEvalResult,
+  runPeopleEval,
+  type SearchModeFigures,
+} from './people/run.ts';
 export type { EvalPhase, EvalProgress, ProgressCallback } from './progress.ts';
 export type {
   FaceMode,
@@ -40,7 +48,7 @@ export type {
   RetrievalReport,
   RetrievalVariantMetrics,
 } from './retrieval/result.ts';
-export { type RetrievalEvalOptions, runRetrievalEval } from './retrieval/run.ts';
+export { PERSON_CLUSTER, type RetrievalEvalOptions, runRetrievalEval } from './retrieval/run.ts';
 export type { AccuracyStat } from './stats/accuracy.ts';
 export { Random } from './stats/random.ts';
 export { type EvalResult, renderReportHtml, writeReport } from './write-report.ts';

@@ -10,7 +10,8 @@ export {
 } from './migration-status.ts';
 export type { Collection, NewCollection } from './repositories/collections.ts';
 export type { EvalRun, EvalRunUpdate, NewEvalRun } from './repositories/eval-runs.ts';
-export type { Face, FaceModelFilter, NewFace } from './repositories/faces.ts';
+export type { Face, FaceIdentity, FaceModelFilter, NewFace } from './repositories/faces.ts';
+export type { FaceIdentityInfo, IdentitiesRepository, StoredIdentity } from './repositories/identities.ts';
 export type { Image, ImageStatusUpdate, NewImage } from './repositories/images.ts';
 export {
   INDEX_RUN_COUNTERS,
@@ -30,6 +31,13 @@ export type {
   RecordResult,
 } from './repositories/indexing.ts';
 export type { Model, NewModel } from './repositories/models.ts';
+export {
+  type ClusterAssignment,
+  MAX_PERSON_NAME,
+  type PeopleRepository,
+  type Person,
+  type PersonFace,
+} from './repositories/people.ts';
 export {
   type MetadataOptions,
   type MetadataStore,

@@ -7,10 +7,12 @@ import { openPostgres } from './drivers/postgres.ts';
 import { CollectionsRepository } from './repositories/collections.ts';
 import { EvalRunsRepository } from './repositories/eval-runs.ts';
 import { FacesRepository } from './repositories/faces.ts';
+import { IdentitiesRepository } from './repositories/identities.ts';
 import { ImagesRepository } from './repositories/images.ts';
 import { IndexRunsRepository } from './repositories/index-runs.ts';
 import { IndexingRepository } from './repositories/indexing.ts';
 import { ModelsRepository } from './repositories/models.ts';
+import { PeopleRepository } from './repositories/people.ts';
 
 export type MetadataOptions =
   | { driver: 'postgres'; url: string; poolSize?: number; migrationLockTimeoutMs?: number }
@@ -21,6 +23,10 @@ export interface MetadataStore {
   readonly collections: CollectionsRepository;
   readonly images: ImagesRepository;
   readonly faces: FacesRepository;
+  /** Identity descriptors of faces (people, person-aware search). */
+  readonly identities: IdentitiesRepository;
+  /** People: clusters of a collection's faces by identity, with their names. */
+  readonly people: PeopleRepository;
   readonly models: ModelsRepository;
   readonly indexRuns: IndexRunsRepository;
   readonly evalRuns: EvalRunsRepository;
@@ -50,6 +56,8 @@ export async function openMetadataStore(options: MetadataOptions): Promise<Metad
     collections: new CollectionsRepository(db),
     images: new ImagesRepository(db),
     faces: new FacesRepository(db),
+    identities: new IdentitiesRepository(db),
+    people: new PeopleRepository(db),
     models: new ModelsRepository(db),
     indexRuns: new IndexRunsRepository(db),
     evalRuns: new EvalRunsRepository(db),

@@ -13,6 +13,10 @@ export const collectionNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$
 export const createCollectionRequestSchema = z.strictObject({
   name: collectionNameSchema,
   description: z.string().max(1000).optional(),
+  identityDescriptors: z
+    .boolean()
+    .optional()
+    .describe('store an identity descriptor with each face (people, person-aware search); default true'),
 });
 export type CreateCollectionRequest = z.infer<typeof createCollectionRequestSchema>;
 
@@ -20,6 +24,11 @@ export const collectionResponseSchema = z.object({
   name: z.string(),
   description: z.string().nullable(),
   createdAt: z.iso.datetime(),
+  /**
+   * Whether its faces get identity descriptors when indexed. A collection indexed without them
+   * has no people, and searches with `person` or `diverse` answer 400 for it.
+   */
+  identityDescriptors: z.boolean(),
 });
 export type CollectionResponse = z.infer<typeof collectionResponseSchema>;
 
@@ -35,6 +44,8 @@ export const collectionDetailResponseSchema = collectionResponseSchema.extend({
   }),
   /** Faces of every model version. */
   faces: z.number().int(),
+  /** Faces that have an identity descriptor (0 for a collection indexed without them). */
+  facesWithIdentity: z.number().int(),
 });
 export type CollectionDetailResponse = z.infer<typeof collectionDetailResponseSchema>;
 
@@ -109,6 +120,13 @@ export const faceResultSchema = z.object({
   label: z.string(),
   /** Expression probabilities by label. */
   probs: z.record(z.string(), z.number()),
+  /** The person (cluster) the face belongs to; null before the collection's people are clustered. */
+  personId: z.number().int().nullable().optional(),
+  /**
+   * With `fold=true`: this result stands for `count` faces, itself and the near-duplicates folded
+   * into it (same person, near-identical expression), whose ids `faceIds` lists.
+   */
+  folded: z.object({ count: z.number().int().min(1), faceIds: z.array(z.uuid()) }).optional(),
   /**
    * Where the API serves the photo as indexed, a JPEG preview of it, and a crop of this face
    * (relative to the API's root).
@@ -169,6 +187,29 @@ const listParam = z.preprocess(
   z.array(z.string()).optional(),
 );
 
+/**
+ * `person=other`: leave out the query's own person; `person=<id>`: only that person's faces,
+ * ranked by expression. Both need a collection indexed with identity descriptors.
+ */
+export const personParamSchema = z
+  .union([
+    z.literal('other'),
+    z.string().regex(/^[1-9]\d{0,9}$/, { message: "must be 'other' or a person id" }),
+  ])
+  .transform(
+    (v): PersonSelection => (v === 'other' ? { mode: 'other' } : { mode: 'only', personId: Number(v) }),
+  );
+export type PersonSelection = { mode: 'other' } | { mode: 'only'; personId: number };
+
+/** `diverse=N`: at most N results per person; `diverse=true`: one. */
+export const diverseParamSchema = z
+  .union([
+    z.literal('true'),
+    z.string().regex(/^\d{1,3}$/, { message: 'must be true or a number of results per person' }),
+  ])
+  .transform((v) => (v === 'true' ? 1 : Number(v)))
+  .pipe(z.number().int().min(1).max(100));
+
 export const searchQuerySchema = z.strictObject({
   k: z.coerce.number().int().min(1).max(1000).default(10),
   /** Skip this many neighbours (pagination); offset + k ≤ 1000. */
@@ -179,6 +220,17 @@ export const searchQuerySchema = z.strictObject({
   label: listParam.pipe(z.array(z.string().min(1).max(64)).max(50).optional()),
   /** Only faces detected with at least this score. */
   minScore: z.coerce.number().min(0).max(1).optional(),
+  person: personParamSchema
+    .optional()
+    .describe(
+      "`other`: leave out the query's own person; a person id: only that person's faces, ranked by expression",
+    ),
+  diverse: diverseParamSchema.optional().describe('at most this many results per person (`true`: one)'),
+  fold: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .describe('fold near-duplicates (same person, near-identical expression) into one result with a count'),
 });
 export type SearchQuery = z.output<typeof searchQuerySchema>;
 
@@ -223,6 +275,19 @@ export const vectorSearchRequestSchema = z.strictObject({
   k: z.number().int().min(1).max(1000).default(10),
   offset: z.number().int().min(0).max(999).default(0),
   filter: searchFilterSchema.optional(),
+  /** `other` (needs `identity`) or a person id: as `?person=` of the other searches. */
+  person: z
+    .union([z.literal('other'), z.number().int().min(1)])
+    .optional()
+    .transform((v): PersonSelection | undefined =>
+      v === undefined ? undefined : v === 'other' ? { mode: 'other' } : { mode: 'only', personId: v },
+    ),
+  /** At most this many results per person. */
+  diverse: z.number().int().min(1).max(100).optional(),
+  /** Fold near-duplicates (same person, near-identical expression) into one result with a count. */
+  fold: z.boolean().optional(),
+  /** The query's own identity descriptor (face-api-recognition, 128-d), for person=other. */
+  identity: z.array(z.number()).min(1).max(4096).optional(),
 });
 export type VectorSearchRequest = z.output<typeof vectorSearchRequestSchema>;
 
@@ -374,3 +439,84 @@ export const errorResponseSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
 export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+/** A person: a cluster of a collection's faces by identity descriptor. */
+export const personSummarySchema = z.object({
+  id: z.number().int(),
+  collection: z.string(),
+  /** Set by a user (PATCH /people/{id}); null until then. */
+  name: z.string().nullable(),
+  faceCount: z.number().int(),
+  /** The person's face with the best detection score (its thumbnail: faces/{id}/thumbnail). */
+  coverFaceId: z.uuid().nullable(),
+});
+export type PersonSummaryResponse = z.infer<typeof personSummarySchema>;
+
+export const personListResponseSchema = z.object({
+  collection: z.string(),
+  /** People in the collection, all pages. */
+  total: z.number().int(),
+  people: z.array(personSummarySchema),
+});
+export type PersonListResponse = z.infer<typeof personListResponseSchema>;
+
+export const personListQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+/** One face of a person, as their page lists it. */
+export const personFaceSchema = z.object({
+  faceId: z.uuid(),
+  imageId: z.number().int(),
+  faceIndex: z.number().int(),
+  label: z.string(),
+  detectionScore: z.number(),
+});
+
+/** A person with their faces grouped by top expression label: one row per expression. */
+export const personDetailResponseSchema = personSummarySchema.extend({
+  expressions: z.array(
+    z.object({ label: z.string(), count: z.number().int(), faces: z.array(personFaceSchema) }),
+  ),
+});
+export type PersonDetailResponse = z.infer<typeof personDetailResponseSchema>;
+
+export const personDetailQuerySchema = z.strictObject({
+  perExpression: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(24)
+    .describe('faces listed per expression (the count covers them all)'),
+});
+
+export const renamePersonRequestSchema = z.strictObject({
+  /** 1-200 characters, not only spaces (trimmed); null clears the name. */
+  name: z.string().nullable(),
+});
+export type RenamePersonRequest = z.infer<typeof renamePersonRequestSchema>;
+
+export const clusterPeopleRequestSchema = z.strictObject({
+  /** Cosine distance under which two faces link (default 0.04). */
+  threshold: z.number().min(0).max(2).optional(),
+  /** Nearest faces each face may link to (default 5). */
+  neighbours: z.number().int().min(1).max(100).optional(),
+});
+export type ClusterPeopleRequest = z.infer<typeof clusterPeopleRequestSchema>;
+
+export const clusteringResponseSchema = z.object({
+  collection: z.string(),
+  faces: z.number().int(),
+  people: z.number().int(),
+  /** People that kept their id (and name) from the clustering before. */
+  kept: z.number().int(),
+  created: z.number().int(),
+  /** Old people merged into others or gone. */
+  retired: z.number().int(),
+  threshold: z.number(),
+  neighbours: z.number().int(),
+  ms: z.number().int(),
+});
+export type ClusteringResponse = z.infer<typeof clusteringResponseSchema>;

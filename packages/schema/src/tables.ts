@@ -8,6 +8,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   check,
   doublePrecision,
   foreignKey,
@@ -50,6 +51,11 @@ export const collections = pgTable('collections', {
   id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
   name: text('name').notNull().unique(),
   description: text('description'),
+  /**
+   * Whether indexing stores an identity descriptor with each face (people, person-aware search).
+   * On by default; a collection created without them says so in its description.
+   */
+  identityDescriptors: boolean('identity_descriptors').notNull().default(true),
   createdAt: createdAt(),
   /**
    * Set first when the collection is deleted: a delete that a crash interrupted is finished when
@@ -153,6 +159,58 @@ export const faces = pgTable(
     uniqueIndex('faces_image_face_model_uq').on(t.imageId, t.faceIndex, t.modelId, t.modelVersion),
     index('faces_collection_model_idx').on(t.collectionId, t.modelId, t.modelVersion),
     check('faces_face_index_ck', sql`face_index >= 0`),
+  ],
+);
+
+/**
+ * A face's identity descriptor (face-api-recognition's 128-d, unit length): two faces of one
+ * person are close. Written with the face in the write stage's transaction; gone with it.
+ */
+export const faceIdentities = pgTable(
+  'face_identities',
+  {
+    faceId: uuid('face_id')
+      .primaryKey()
+      .references(() => faces.id, { onDelete: 'cascade' }),
+    /** Denormalised from faces: a collection's descriptors load without a join over its faces. */
+    collectionId: integer('collection_id')
+      .notNull()
+      .references(() => collections.id, { onDelete: 'cascade' }),
+    /** The identity model that made the descriptor, `id@version`: two models never mix. */
+    model: text('model').notNull(),
+    descriptor: real('descriptor').array().notNull(),
+    /** The person (cluster) the last clustering put the face in; null until one has run. */
+    personId: integer('person_id').references(() => people.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('face_identities_collection_idx').on(t.collectionId),
+    index('face_identities_person_idx').on(t.personId),
+  ],
+);
+
+/**
+ * People of a collection: clusters of its faces by identity descriptor (@fever/people). Ids are
+ * stable across re-clusterings (a cluster keeps the id of the old one it overlaps most), so a
+ * name set on a person stays with them.
+ */
+export const people = pgTable(
+  'people',
+  {
+    id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
+    collectionId: integer('collection_id')
+      .notNull()
+      .references(() => collections.id, { onDelete: 'cascade' }),
+    /** Set by a user; null until then. */
+    name: text('name'),
+    /** Faces in the person as the last clustering left them. */
+    faceCount: integer('face_count').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('people_collection_faces_idx').on(t.collectionId, t.faceCount),
+    check('people_name_ck', sql`name IS NULL OR char_length(name) BETWEEN 1 AND 200`),
   ],
 );
 
@@ -318,6 +376,8 @@ export type ModelRow = typeof models.$inferSelect;
 export type FaceRow = typeof faces.$inferSelect;
 export type NewFaceRow = typeof faces.$inferInsert;
 export type IndexRunRow = typeof indexRuns.$inferSelect;
+export type FaceIdentityRow = typeof faceIdentities.$inferSelect;
+export type PersonRow = typeof people.$inferSelect;
 export type EvalRunRow = typeof evalRuns.$inferSelect;
 export type IndexRunEntryRow = typeof indexRunEntries.$inferSelect;
 export type ImageEmbeddingRow = typeof imageEmbeddings.$inferSelect;

@@ -101,7 +101,8 @@ export function registerEval(program: Command, config: () => Config): void {
       )
       .option(
         '--group-by <column>',
-        'leave out neighbours that share this column with the query (e.g. subject)',
+        'leave out neighbours that share this column with the query (e.g. subject); person-cluster: ' +
+          "the query's identity cluster (for sets without identity labels)",
       )
       .option('--min-score <p>', 'detect mode: minimum detection score (default 0.5)')
       .option('--input-size <px>', 'detect mode: detector input size, a multiple of 32 (default 416)')
@@ -131,6 +132,103 @@ export function registerEval(program: Command, config: () => Config): void {
       process.exitCode = 1;
     }
   });
+
+  evalCommand
+    .command('people')
+    .description(
+      "identity in expression search: the share of a query's top 10 that is its own person, with and without person=other, and how the faces cluster into people",
+    )
+    .requiredOption('--labels <csv>', 'CSV with a header: path,label[,more columns]')
+    .option('--root <dir>', 'folder the paths are relative to (default: the CSV folder)')
+    .option('--faces <mode>', 'crop: the whole image is the face; detect: the largest detected face', 'crop')
+    .option(
+      '--person <column>',
+      "the column naming each image's person (default: from the file name, Name_0001.jpg)",
+    )
+    .option('--model <manifest>', 'expression model manifest (default: FEVER_MODEL or face-api)')
+    .option('--thresholds <list>', 'more link distances to report the clustering at, comma-separated')
+    .option('--out <file>', 'where to write the result as JSON')
+    .option('--device <device>', 'auto | cpu | cuda (default: FEVER_DEVICE or auto)')
+    .option('--threads <n>', 'onnxruntime threads, 0 = one per core (default: FEVER_THREADS)')
+    .action(
+      async (flags: {
+        labels: string;
+        root?: string;
+        faces: string;
+        person?: string;
+        model?: string;
+        thresholds?: string;
+        out?: string;
+        device?: string;
+        threads?: string;
+      }) => {
+        if (flags.faces !== 'crop' && flags.faces !== 'detect') {
+          throw new InputError('BAD_FLAG', `--faces must be crop or detect, got '${flags.faces}'`);
+        }
+        const thresholds = (flags.thresholds ?? '')
+          .split(',')
+          .filter((t) => t.trim() !== '')
+          .map((t) => {
+            const v = Number(t);
+            if (!(Number.isFinite(v) && v >= 0 && v <= 2)) {
+              throw new InputError('BAD_FLAG', `--thresholds must be cosine distances in [0, 2], got '${t}'`);
+            }
+            return v;
+          });
+        const cfg = config();
+        const { expressionModel, ...encoder }: EncoderOptions = encoderOptions(
+          cfg,
+          { device: flags.device, threads: flags.threads },
+          (line) => printError(`fever: ${line}`),
+        );
+        const { runPeopleEval } = await import('@fever/eval');
+        let last = 0;
+        const result = await runPeopleEval({
+          labels: flags.labels,
+          ...(flags.root ? { root: flags.root } : {}),
+          faces: flags.faces,
+          ...(flags.person ? { personColumn: flags.person } : {}),
+          ...((flags.model ?? expressionModel) ? { model: flags.model ?? expressionModel } : {}),
+          thresholds,
+          encoder,
+          onProgress: (done, total) => {
+            if (Date.now() - last > 2000 || done === total) {
+              last = Date.now();
+              printError(`fever: embed ${done}/${total}`);
+            }
+          },
+        });
+        if (flags.out) {
+          const { writeFile } = await import('node:fs/promises');
+          await writeFile(flags.out, `${JSON.stringify(result, null, 2)}\n`);
+        }
+        const { search, images, people } = result;
+        print(
+          `${images.used} faces of ${images.total} images (${images.noFace} without a face, ${images.unreadable} unreadable), ` +
+            `${people.true} people (${people.withTwoOrMore} with 2+ faces); chance own-person share ${pct(result.chanceOwnShare)}`,
+        );
+        printTable(
+          ['top 10 by expression', 'own person', 'P@10 others', 'P@10'],
+          (
+            [
+              ['plain', search.plain],
+              ['person=other (cluster)', search.otherByCluster],
+              ['person=other (distance)', search.otherByDistance],
+            ] as const
+          ).map(([name, f]) => [name, pct(f.ownPersonShare), pct(f.precisionOthers), pct(f.precision)]),
+        );
+        printTable(
+          ['link distance', 'pair precision', 'pair recall', 'clusters', 'people'],
+          result.clustering.map((c) => [
+            String(c.threshold),
+            pct(c.precision),
+            pct(c.recall),
+            String(c.clusters),
+            String(c.people),
+          ]),
+        );
+      },
+    );
 
   evalCommand
     .command('make-triplets')

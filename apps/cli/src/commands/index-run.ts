@@ -17,6 +17,8 @@ interface IndexFlags {
   detector?: string;
   detach?: boolean;
   json?: boolean;
+  /** commander's negation of --no-identity: false when given. */
+  identity: boolean;
 }
 
 export function registerIndex(program: Command, config: () => Config): void {
@@ -40,6 +42,10 @@ export function registerIndex(program: Command, config: () => Config): void {
     .option(
       '--detector <name>',
       'tiny | tiny-608 | ssd | a detector manifest (default: FEVER_DETECTOR or tiny)',
+    )
+    .option(
+      '--no-identity',
+      'a new collection stores no identity descriptors (no people, no person-aware search); default: it does',
     )
     .option('--detach', 'with REDIS_URL: queue the run for the workers and return at once')
     .option('--json', 'print the finished run as JSON')
@@ -98,6 +104,8 @@ export function registerIndex(program: Command, config: () => Config): void {
           source,
           collection: flags.collection,
           mode: flags.mode as IndexMode,
+          // Only an explicit --no-identity is checked against an existing collection.
+          ...(flags.identity ? {} : { identity: false }),
           ...(batch === undefined ? {} : { batch }),
           ...(concurrency === undefined ? {} : { concurrency }),
         });
@@ -160,6 +168,12 @@ export async function printSummary(
     );
     for (const f of failures) print(`  ${f.uri}: ${f.errorMessage} [${f.errorCode}]`);
     if (run.imagesFailed > failures.length) print(`  … all of them: fever run ${run.id}`);
+  }
+  const target = await metadata.collections.getById(run.collectionId);
+  if (target && !target.identityDescriptors) {
+    print(
+      `collection '${collection}' is indexed without identity descriptors: no people, no person-aware search`,
+    );
   }
   if (run.status === 'succeeded') {
     print(`next: fever search <photo with a face> --collection ${collection}`);

@@ -1,5 +1,5 @@
 import { InputError } from '@fever/errors';
-import type { Config, FaceSelection } from '@fever/schema';
+import { type Config, diverseParamSchema, type FaceSelection, personParamSchema } from '@fever/schema';
 import type { Command } from 'commander';
 import { print } from '../terminal.ts';
 import { indexingLogger, intFlag } from './indexing-flags.ts';
@@ -9,6 +9,9 @@ interface SearchFlags {
   k: string;
   face: string;
   json?: boolean;
+  person?: string;
+  diverse?: string;
+  fold?: boolean;
 }
 
 export function registerSearch(program: Command, config: () => Config): void {
@@ -23,10 +26,21 @@ export function registerSearch(program: Command, config: () => Config): void {
       'largest | all | whole (the photo is a face crop: no detection) | the index of a face in the photo',
       'largest',
     )
+    .option(
+      '--person <who>',
+      "other: leave out the photo's own person; a person id: only that person's faces",
+    )
+    .option('--diverse <n>', 'at most n results per person (true: one)')
+    .option(
+      '--fold',
+      'fold near-duplicates (same person, near-identical expression) into one result with a count',
+    )
     .option('--json', 'print the full response as JSON')
     .action(async (image: string, flags: SearchFlags) => {
       const k = intFlag('k', flags.k, 1, 1000)!;
       const face = faceSelection(flags.face);
+      const person = flagWith('--person', personParamSchema, flags.person);
+      const diverse = flagWith('--diverse', diverseParamSchema, flags.diverse);
       const cfg = config();
       const { readImageFile } = await import('@fever/encoder');
       const bytes = await readImageFile(image);
@@ -39,6 +53,9 @@ export function registerSearch(program: Command, config: () => Config): void {
           face,
           name: image,
           ...(flags.collection ? { filter: { collections: [flags.collection] } } : {}),
+          ...(person ? { person } : {}),
+          ...(diverse === undefined ? {} : { diverse }),
+          ...(flags.fold ? { fold: true } : {}),
         });
         const tookMs = performance.now() - t0;
         if (flags.json) {
@@ -61,8 +78,9 @@ export function registerSearch(program: Command, config: () => Config): void {
               `${flags.collection ? ` in '${flags.collection}'` : ''}`,
           );
           q.results.forEach((r, i) => {
+            const who = `${r.personId == null ? '' : `  person ${r.personId}`}${r.folded && r.folded.count > 1 ? `  ×${r.folded.count}` : ''}`;
             print(
-              `  ${String(i + 1).padStart(3)}. ${r.similarity.toFixed(3)}  ${r.label.padEnd(9)} ${r.image.uri}  face ${r.faceIndex}`,
+              `  ${String(i + 1).padStart(3)}. ${r.similarity.toFixed(3)}  ${r.label.padEnd(9)} ${r.image.uri}  face ${r.faceIndex}${who}`,
             );
           });
         }
@@ -83,6 +101,26 @@ function faceSelection(value: string): FaceSelection {
     );
   }
   return { mode: 'index', index };
+}
+
+/** A flag parsed by the API's schema for the same parameter, so both accept the same values. */
+function flagWith<T>(
+  name: string,
+  schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } };
+  },
+  value: string | undefined,
+): T | undefined {
+  if (value === undefined) return undefined;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw new InputError(
+      'BAD_FLAG',
+      `${name} ${parsed.error.issues[0]?.message ?? 'is invalid'}, got '${value}'`,
+    );
+  return parsed.data;
 }
 
 function pct(p: number | undefined): string {

@@ -207,6 +207,80 @@ function showSelected(face) {
     table.append(name, track, pct);
   }
   el.replaceChildren(title, table);
+  if (face.personId != null) showPersonStrip(el, face.personId);
+}
+
+/** Under a selected face: its person, one face per expression, and a link to their page. */
+async function showPersonStrip(el, personId) {
+  try {
+    const person = await api(`people/${personId}?perExpression=1`);
+    const strip = document.createElement('div');
+    strip.className = 'person-strip';
+    const head = document.createElement('a');
+    head.href = `#person=${person.id}`;
+    head.className = 'person-name';
+    head.textContent = `${person.name ?? `Person ${person.id}`} · ${person.faceCount} face${person.faceCount === 1 ? '' : 's'}`;
+    const row = document.createElement('div');
+    row.className = 'person-faces';
+    for (const e of person.expressions) row.append(faceLink(e.faces[0], `${e.label} (${e.count})`));
+    strip.append(head, row);
+    el.append(strip);
+  } catch {
+    // no person strip: the rest of the selection stays
+  }
+}
+
+/** A small face thumbnail that searches from that face. */
+function faceLink(f, caption) {
+  const a = document.createElement('a');
+  a.href = `#face=${f.faceId}`;
+  a.className = 'person-face';
+  a.title = caption;
+  const img = document.createElement('img');
+  img.alt = caption;
+  img.width = 64;
+  img.height = 64;
+  img.loading = 'lazy';
+  setImage(img, `faces/${f.faceId}/thumbnail?size=160`);
+  const label = document.createElement('span');
+  label.textContent = caption;
+  a.append(img, label);
+  return a;
+}
+
+/** A person's page: one row per expression, largest first. */
+async function showPerson(id) {
+  const seq = ++state.seq;
+  setStatus('Loading person…');
+  try {
+    const person = await api(`people/${id}?perExpression=12`);
+    if (seq !== state.seq) return;
+    state.query = null;
+    $('stage').hidden = true;
+    $('more').hidden = true;
+    const el = $('selected');
+    el.hidden = false;
+    const title = document.createElement('h2');
+    title.textContent = `${person.name ?? `Person ${person.id}`} in ${person.collection}`;
+    el.replaceChildren(title);
+    const rows = person.expressions.map((e) => {
+      const row = document.createElement('section');
+      row.className = 'expression-row';
+      const h = document.createElement('h3');
+      h.textContent = `${e.label} · ${e.count}`;
+      const faces = document.createElement('div');
+      faces.className = 'person-faces';
+      faces.append(...e.faces.map((f) => faceLink(f, e.label)));
+      row.append(h, faces);
+      return row;
+    });
+    $('grid').replaceChildren(...rows);
+    setStatus(
+      `${person.faceCount} face${person.faceCount === 1 ? '' : 's'} in ${person.expressions.length} expression${person.expressions.length === 1 ? '' : 's'}`,
+    );
+  } catch (err) {
+    if (seq === state.seq) showError(err);
+  }
 }
 
 /** Downscales big photos before upload (and bakes in EXIF orientation): less to send from a phone. */
@@ -422,6 +496,8 @@ async function takeFile(file) {
 function route() {
   const m = /^#face=([0-9a-fA-F-]{36})$/.exec(location.hash);
   if (m) searchFace(m[1]);
+  const p = /^#person=(\d{1,10})$/.exec(location.hash);
+  if (p) showPerson(p[1]);
 }
 
 function init() {

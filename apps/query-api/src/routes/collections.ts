@@ -19,7 +19,12 @@ import { readJson } from '../upload.ts';
 const nameParams = z.object({ name: collectionNameSchema.describe('collection name') });
 
 function toResponse(c: Collection): CollectionResponse {
-  return { name: c.name, description: c.description, createdAt: c.createdAt.toISOString() };
+  return {
+    name: c.name,
+    description: c.description,
+    createdAt: c.createdAt.toISOString(),
+    identityDescriptors: c.identityDescriptors,
+  };
 }
 
 export function collectionRoutes(ctx: ApiContext): Router {
@@ -67,8 +72,8 @@ export function collectionRoutes(ctx: ApiContext): Router {
     },
     async (c) => {
       const { name } = parseParams(c, nameParams);
-      const { collection, images, faces } = await collections.detail(name);
-      const body: CollectionDetailResponse = { ...toResponse(collection), images, faces };
+      const { collection, images, faces, facesWithIdentity } = await collections.detail(name);
+      const body: CollectionDetailResponse = { ...toResponse(collection), images, faces, facesWithIdentity };
       return c.json(body);
     },
   );

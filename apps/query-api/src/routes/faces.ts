@@ -9,7 +9,7 @@ import {
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ApiContext, AppEnv } from '../context.ts';
-import { filterOf, parseParams, parseQuery, since, sizeParam, withUrls } from '../http.ts';
+import { filterOf, parseParams, parseQuery, personOptionsOf, since, sizeParam, withUrls } from '../http.ts';
 import { readImage } from '../image-files.ts';
 import { Router } from '../openapi.ts';
 import { THUMBNAIL_SIZES } from '../thumbnails.ts';
@@ -66,7 +66,7 @@ export function faceRoutes(ctx: ApiContext): Router {
       const { id } = parseParams(c, faceIdParams);
       const q = parseQuery(c, searchQuerySchema);
       const { model, face, results } = await metrics.timeSearch('face', () =>
-        search.similarTo(id, { k: q.k, offset: q.offset, filter: filterOf(q) }),
+        search.similarTo(id, { k: q.k, offset: q.offset, filter: filterOf(q), ...personOptionsOf(q) }),
       );
       const { similarity: _s, ...rest } = withUrls([face])[0]!;
       const body: SimilarFacesResponse = {

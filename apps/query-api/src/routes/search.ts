@@ -8,7 +8,7 @@ import {
 } from '@fever/schema';
 import type { ApiContext } from '../context.ts';
 import { parseWith } from '../errors.ts';
-import { filterOf, parseQuery, since, withUrls } from '../http.ts';
+import { filterOf, parseQuery, personOptionsOf, since, withUrls } from '../http.ts';
 import { Router } from '../openapi.ts';
 import { readImageUpload, readJson } from '../upload.ts';
 
@@ -54,6 +54,7 @@ export function searchRoutes(ctx: ApiContext): Router {
           k: q.k,
           offset: q.offset,
           filter: filterOf(q),
+          ...personOptionsOf(q),
           face: q.face,
           name: upload.name,
         }),
@@ -93,7 +94,18 @@ export function searchRoutes(ctx: ApiContext): Router {
       const start = performance.now();
       const req = parseWith(vectorSearchRequestSchema, await readJson(c), 'body');
       const { model, results } = await metrics.timeSearch('vector', () =>
-        search.byVector(Float32Array.from(req.vector), { k: req.k, offset: req.offset, filter: req.filter }),
+        search.byVector(
+          Float32Array.from(req.vector),
+          {
+            k: req.k,
+            offset: req.offset,
+            filter: req.filter,
+            ...(req.person ? { person: req.person } : {}),
+            ...(req.diverse === undefined ? {} : { diverse: req.diverse }),
+            ...(req.fold ? { fold: true } : {}),
+          },
+          req.identity ? Float32Array.from(req.identity) : undefined,
+        ),
       );
       const body: VectorSearchResponse = {
         model,

@@ -56,6 +56,8 @@ interface WireFace {
   embedding: string;
   probs: number[] | null;
   label: string | null;
+  /** Identity descriptor, Float32 little-endian, base64. */
+  identity?: string;
 }
 
 type WireResult =
@@ -99,13 +101,24 @@ function toWireResult(r: EmbedResult): WireResult {
     faces: r.faces.map((f) => ({
       box: f.box,
       score: f.score,
-      embedding: Buffer.from(f.embedding.buffer, f.embedding.byteOffset, f.embedding.byteLength).toString(
-        'base64',
-      ),
+      embedding: toBase64(f.embedding),
       probs: f.probs ? Array.from(f.probs) : null,
       label: f.label,
+      ...(f.identity ? { identity: toBase64(f.identity) } : {}),
     })),
   };
+}
+
+function toBase64(v: Float32Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+}
+
+function fromBase64(b64: string): Float32Array {
+  const bytes = Buffer.from(b64, 'base64');
+  // Copied into its own (aligned) buffer: a Float32Array view needs 4-byte alignment.
+  const out = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
 }
 
 function fromWireResult(r: WireResult): EmbedResult {
@@ -113,16 +126,13 @@ function fromWireResult(r: WireResult): EmbedResult {
   return {
     ...r,
     faces: r.faces.map((f) => {
-      const bytes = Buffer.from(f.embedding, 'base64');
-      // Copied into its own (aligned) buffer: a Float32Array view needs 4-byte alignment.
-      const embedding = new Float32Array(bytes.byteLength / 4);
-      new Uint8Array(embedding.buffer).set(bytes);
       return {
         box: f.box,
         score: f.score,
-        embedding,
+        embedding: fromBase64(f.embedding),
         probs: f.probs ? Float32Array.from(f.probs) : null,
         label: f.label,
+        ...(f.identity ? { identity: fromBase64(f.identity) } : {}),
       };
     }),
   };

@@ -133,6 +133,8 @@ export async function embedBatch(
   const bySha = new Map<string, EmbedResult>();
   const queue = [...primaries.values()];
   const encoder = await runtime.encoder();
+  const identityNet = run.identity ? encoder.identity?.network.manifest : undefined;
+  const identityModel = identityNet && `${identityNet.id}@${identityNet.version}`;
   let chunk: { item: ReadItem; image: RgbImage }[] = [];
   let pixels = 0;
   // Per batch, the decode and encode steps on their own (timings.decodeMs also counts reads).
@@ -147,6 +149,7 @@ export async function embedBatch(
     const faces = await encodeIsolating(
       encoder,
       current.map((c) => c.image),
+      run.identity,
     );
     const ms = performance.now() - t;
     timings.embedMs += ms;
@@ -166,6 +169,7 @@ export async function embedBatch(
               width: image.width,
               height: image.height,
               faces: found,
+              ...(identityModel ? { identityModel } : {}),
               previousFaceCount: markers.get(id),
             },
       );
@@ -222,9 +226,13 @@ export async function embedBatch(
 }
 
 /** Encodes a batch; if the batch fails, each image alone, so one bad image fails only itself. */
-async function encodeIsolating(encoder: Encoder, images: RgbImage[]): Promise<(EncodedFace[] | Error)[]> {
+async function encodeIsolating(
+  encoder: Encoder,
+  images: RgbImage[],
+  identity: boolean,
+): Promise<(EncodedFace[] | Error)[]> {
   try {
-    return await encoder.encode(images);
+    return await encoder.encode(images, { identity });
   } catch (err) {
     if (isTransient(err) || images.length === 1) {
       if (images.length === 1 && !isTransient(err))
@@ -232,7 +240,7 @@ async function encodeIsolating(encoder: Encoder, images: RgbImage[]): Promise<(E
       throw err;
     }
     const out: (EncodedFace[] | Error)[] = [];
-    for (const image of images) out.push(...(await encodeIsolating(encoder, [image])));
+    for (const image of images) out.push(...(await encodeIsolating(encoder, [image], identity)));
     return out;
   }
 }

@@ -49,5 +49,6 @@ async function readRun(runtime: Runtime, runId: string): Promise<RunInfo> {
     concurrency: params.concurrency ?? DEFAULT_CONCURRENCY,
     queue: params.queue ?? 'inprocess',
     model,
+    identity: collection.identityDescriptors,
   };
 }

@@ -44,6 +44,8 @@ export interface RunInfo {
   concurrency: number;
   queue: 'inprocess' | 'bullmq';
   model: ModelContext;
+  /** The collection stores identity descriptors with its faces. */
+  identity: boolean;
 }
 
 /** The run parameters stored in index_runs.params. */
@@ -69,6 +71,8 @@ export type EmbedResult =
       width: number;
       height: number;
       faces: EncodedFace[];
+      /** The identity model (`id@version`) of the faces' `identity` descriptors, when they have them. */
+      identityModel?: string;
       /** Faces the image had for this model before (a re-index that finds fewer deletes the rest). */
       previousFaceCount?: number;
     }

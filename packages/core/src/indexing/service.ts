@@ -38,6 +38,11 @@ export interface IndexRequest {
    * with the run, and given to a run it resumes. Default: anywhere.
    */
   within?: string[];
+  /**
+   * Whether a collection this run creates stores identity descriptors (default true). Given for an
+   * existing collection, it must match that collection's setting (409 otherwise).
+   */
+  identity?: boolean;
 }
 
 export interface StartedRun {
@@ -64,7 +69,7 @@ function state(runtime: Runtime): LocalState {
   return s;
 }
 
-function checkRequest(request: IndexRequest): Required<Omit<IndexRequest, 'within'>> {
+function checkRequest(request: IndexRequest): Required<Omit<IndexRequest, 'within' | 'identity'>> {
   const mode = request.mode ?? 'missing';
   if (!INDEX_MODES.includes(mode))
     throw new InputError('INVALID_MODE', `mode must be missing or all, got '${mode}'`);
@@ -118,7 +123,11 @@ export async function startIndexRun(runtime: Runtime, request: IndexRequest): Pr
   const source = await describeSource(req.source);
   const model = await runtime.model();
   const { metadata } = runtime;
-  const collection = await getOrCreateCollection(metadata, req.collection);
+  const collection = await getOrCreateCollection(
+    metadata,
+    req.collection,
+    request.identity === undefined ? {} : { identityDescriptors: request.identity },
+  );
   const key = { modelId: model.id, modelVersion: model.version };
   const existing = await metadata.indexing.findUnfinished({
     collectionId: collection.id,

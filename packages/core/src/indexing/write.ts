@@ -70,6 +70,9 @@ export async function writeBatch(
         probs: face.probs ? Array.from(face.probs) : [],
         label,
         ...key,
+        ...(face.identity && r.identityModel
+          ? { identity: { model: r.identityModel, descriptor: face.identity } }
+          : {}),
       };
     });
     for (let i = r.faces.length; i < (r.previousFaceCount ?? 0); i++) {

@@ -1,15 +1,39 @@
 import { dirname, resolve } from 'node:path';
 import { type EncoderOptions, sha256File } from '@fever/encoder';
+import { clusterDescriptors } from '@fever/people';
 import { EmbeddingCache, type EmbeddingOutput } from '../embed/cache.ts';
 import { detectLargestFaces } from '../embed/detect.ts';
 import { type DistanceName, distanceFunction } from '../embed/distance.ts';
 import { embedImageFaces, hashImages, type ImageFaces } from '../embed/faces.ts';
 import { ModelHandle, vectorOf } from '../embed/model.ts';
 import { WHOLE_IMAGE } from '../fec/types.ts';
-import { readLabels } from '../labels.ts';
+import { type LabelledImage, readLabels } from '../labels.ts';
+import { describeFaces } from '../people/describe.ts';
 import type { ProgressCallback } from '../progress.ts';
 import type { FaceMode, RetrievalEvalResult, RetrievalReport, RetrievalVariantMetrics } from './result.ts';
 import { KNN_KS, PRECISION_K, scoreQueries } from './score.ts';
+
+/** `--group-by person-cluster`: group by the people the identity descriptors cluster into. */
+export const PERSON_CLUSTER = 'person-cluster';
+
+/**
+ * The items with `group` set to their identity cluster; a face that cannot be described (no face,
+ * unreadable) is a group of its own.
+ */
+async function groupByPersonCluster(
+  items: LabelledImage[],
+  mode: FaceMode,
+  options: RetrievalEvalOptions,
+): Promise<LabelledImage[]> {
+  const { faces } = await describeFaces(items, {
+    faces: mode,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
+    ...(options.maxPixels ? { maxPixels: options.maxPixels } : {}),
+  });
+  const { labels } = clusterDescriptors(faces.map((f) => f.identity));
+  const group = new Map(faces.map((f, i) => [f.index, `cluster-${labels[i]}`]));
+  return items.map((item, i) => ({ ...item, group: group.get(i) ?? `alone-${i}` }));
+}
 
 export interface RetrievalEvalOptions {
   /** CSV `path,label[,…]` with a header. */
@@ -18,7 +42,11 @@ export interface RetrievalEvalOptions {
   root?: string;
   /** `crop`: the whole image is the face; `detect`: the largest detected face. */
   faces?: FaceMode;
-  /** A column of the labels CSV: neighbours with the query's value are left out (same subject, same sequence). */
+  /**
+   * A column of the labels CSV: neighbours with the query's value are left out (same subject, same
+   * sequence). `person-cluster` (PERSON_CLUSTER), for sets without identity labels: the faces are
+   * clustered into people by identity descriptor (@fever/people) and the query's cluster is left out.
+   */
   groupBy?: string;
   models?: (string | undefined)[];
   outputs?: EmbeddingOutput[];
@@ -53,7 +81,9 @@ export async function runRetrievalEval(options: RetrievalEvalOptions): Promise<R
   try {
     const labelsFile = resolve(options.labels);
     const root = resolve(options.root ?? dirname(labelsFile));
-    const items = await readLabels(labelsFile, { root, groupBy: options.groupBy });
+    const byCluster = options.groupBy === PERSON_CLUSTER;
+    let items = await readLabels(labelsFile, { root, ...(byCluster ? {} : { groupBy: options.groupBy }) });
+    if (byCluster) items = await groupByPersonCluster(items, mode, options);
     const labelsSha = await sha256File(labelsFile);
     progress({ phase: 'parse', done: items.length, total: items.length });
     const readMs = lap();

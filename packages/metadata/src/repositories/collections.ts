@@ -9,6 +9,8 @@ export type Collection = CollectionRow;
 export interface NewCollection {
   name: string;
   description?: string | null;
+  /** Store an identity descriptor with each face (default true). */
+  identityDescriptors?: boolean;
 }
 
 export class CollectionsRepository {
@@ -23,7 +25,11 @@ export class CollectionsRepository {
     try {
       const [row] = await this.db
         .insert(collections)
-        .values({ name: name.data, description: input.description ?? null })
+        .values({
+          name: name.data,
+          description: input.description ?? null,
+          identityDescriptors: input.identityDescriptors ?? true,
+        })
         .returning();
       return row!;
     } catch (err) {

@@ -21,7 +21,16 @@ export interface Face {
   createdAt: Date;
 }
 
-export type NewFace = Omit<Face, 'createdAt'>;
+/** A face's identity descriptor and the identity model (`id@version`) that made it. */
+export interface FaceIdentity {
+  model: string;
+  descriptor: ArrayLike<number>;
+}
+
+export type NewFace = Omit<Face, 'createdAt'> & {
+  /** Stored with the face by the indexer's record(); absent: the face has none (any old one goes). */
+  identity?: FaceIdentity;
+};
 
 export interface FaceModelFilter {
   collectionId?: number;

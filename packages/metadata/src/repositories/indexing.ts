@@ -12,6 +12,7 @@
 import { InputError } from '@fever/errors';
 import {
   type EntryOutcome,
+  faceIdentities,
   faces,
   type ImageRow,
   type IndexRunEntryRow,
@@ -264,15 +265,36 @@ export class IndexingRepository {
       // faces once.
       const indexed = new Map<number, Extract<EntryResult, { outcome: 'indexed' }>>();
       for (const e of done) if (e.outcome === 'indexed') indexed.set(e.imageId, e);
-      const faceRows = [...indexed.values()]
-        .flatMap((e) => e.faces)
-        .sort((a, b) => (a.id < b.id ? -1 : 1))
-        .map(toFaceRow);
-      for (const chunk of chunks(faceRows, CHUNK)) {
+      const newFaces = [...indexed.values()]
+        .flatMap((e) => e.faces.map((face) => ({ face, collectionId: face.collectionId })))
+        .sort((a, b) => (a.face.id < b.face.id ? -1 : 1));
+      for (const chunk of chunks(newFaces, CHUNK)) {
         await tx
           .insert(faces)
-          .values(chunk)
+          .values(chunk.map((f) => toFaceRow(f.face)))
           .onConflictDoUpdate({ target: faces.id, set: EXCLUDED_FACE_COLUMNS });
+      }
+      // Identity descriptors travel with their faces; a face re-indexed without one loses its old one.
+      const described = newFaces.filter((f) => f.face.identity);
+      for (const chunk of chunks(described, CHUNK)) {
+        await tx
+          .insert(faceIdentities)
+          .values(
+            chunk.map(({ face }) => ({
+              faceId: face.id,
+              collectionId: face.collectionId,
+              model: face.identity!.model,
+              descriptor: Array.from(face.identity!.descriptor),
+            })),
+          )
+          .onConflictDoUpdate({
+            target: faceIdentities.faceId,
+            set: { model: sql`excluded.model`, descriptor: sql`excluded.descriptor`, createdAt: sql`now()` },
+          });
+      }
+      const bare = newFaces.filter((f) => !f.face.identity).map((f) => f.face.id);
+      for (const chunk of chunks(bare, CHUNK)) {
+        await tx.delete(faceIdentities).where(inArray(faceIdentities.faceId, chunk));
       }
       const images_ = [...indexed.values()].sort((a, b) => a.imageId - b.imageId);
       if (images_.length > 0) {

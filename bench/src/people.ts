@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- people [--faces=100000] [--metadata-faces=30000] [--repeats=5]`
+ * `npm run bench -- people [--faces=100000] [--metadata-faces=30000] [--repeats=5]
+ *                          [--parts=identity,metadata,clustering]`
  *
  * What identity descriptors cost, for docs/BENCHMARKS.md:
  *   1. the identity network per face: Encoder.encode on the face-api sample photos with and
@@ -8,7 +9,8 @@
  *   2. metadata bytes per face with and without descriptors: faces and face_identities rows
  *      written into a fresh database on the test Postgres, pg_total_relation_size of each;
  *   3. clustering time for N faces (@fever/people clusterDescriptors, default threshold) on
- *      synthetic unit descriptors: people of 1-9 faces around random centres.
+ *      synthetic unit descriptors: people of 1-9 faces around random centres
+ *      (face-to-face cosine distance about 0.02, so they link).
  * Rows land in bench/results/people.json.
  */
 import { readFileSync } from 'node:fs';
@@ -150,7 +152,7 @@ function clusteringTime(count: number) {
     const centre = unit(Float32Array.from({ length: 128 }, gauss));
     const size = 1 + Math.floor(rnd() * 9);
     for (let f = 0; f < size && descriptors.length < count; f++) {
-      descriptors.push(unit(centre.map((c) => c + (gauss() * 0.25) / Math.sqrt(128))));
+      descriptors.push(unit(centre.map((c) => c + (gauss() * 0.15) / Math.sqrt(128))));
     }
   }
   const t = performance.now();
@@ -160,35 +162,48 @@ function clusteringTime(count: number) {
 
 export default async function people(args: string[]): Promise<void> {
   const repeats = Number(arg(args, 'repeats', '5'));
+  const parts = new Set(arg(args, 'parts', 'identity,metadata,clustering').split(','));
   const started = performance.now();
-  const cost = await identityCost(repeats);
-  const bytes = await metadataBytes(Number(arg(args, 'metadata-faces', '30000')));
-  const clustering = clusteringTime(Number(arg(args, 'faces', '100000')));
-  console.log(
-    table([
-      {
-        measure: 'encode, no identity (ms/face)',
-        value: (cost.msWithout / cost.faces).toFixed(1),
-      },
+  const cost = parts.has('identity') ? await identityCost(repeats) : undefined;
+  const bytes = parts.has('metadata')
+    ? await metadataBytes(Number(arg(args, 'metadata-faces', '30000')))
+    : undefined;
+  const clustering = parts.has('clustering')
+    ? clusteringTime(Number(arg(args, 'faces', '100000')))
+    : undefined;
+  const rows: Record<string, string>[] = [];
+  if (cost) {
+    rows.push(
+      { measure: 'encode, no identity (ms/face)', value: (cost.msWithout / cost.faces).toFixed(1) },
       { measure: 'encode + identity (ms/face)', value: (cost.msWith / cost.faces).toFixed(1) },
       {
         measure: 'identity network cost (ms/face)',
         value: ((cost.msWith - cost.msWithout) / cost.faces).toFixed(1),
       },
+    );
+  }
+  if (bytes) {
+    rows.push(
       { measure: 'faces row (bytes/face)', value: bytes.facesBytesPerFace.toFixed(0) },
       { measure: 'face_identities row (bytes/face)', value: bytes.identityBytesPerFace.toFixed(0) },
-      { measure: `clustering ${clustering.faces} faces (s)`, value: clustering.seconds.toFixed(1) },
-    ]),
-  );
-  const file = await writeResults('people', {
+    );
+  }
+  if (clustering) {
+    rows.push({
+      measure: `clustering ${clustering.faces} faces into ${clustering.people} (s)`,
+      value: clustering.seconds.toFixed(1),
+    });
+  }
+  console.log(table(rows));
+  const file = await writeResults(`people${parts.size < 3 ? `-${[...parts].join('-')}` : ''}`, {
     bench: 'people',
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
     date: new Date().toISOString(),
     args,
     seconds: (performance.now() - started) / 1000,
-    identityCost: cost,
-    metadata: bytes,
-    clustering,
+    identityCost: cost ?? null,
+    metadata: bytes ?? null,
+    clustering: clustering ?? null,
   });
   console.error(`wrote ${file}`);
 }

@@ -108,9 +108,11 @@ function nearestNeighbours(descriptors: readonly Float32Array[], k: number, thre
     dimensions: dims,
     metric: MetricKind.Cos,
     quantization: ScalarKind.F32,
+    // A narrow build and search beam: the links need each face's near neighbours, not an exact
+    // top k (the HNSW test holds recall), and a 100k-face graph builds in a fraction of the time.
     connectivity: 16,
-    expansion_add: 128,
-    expansion_search: Math.max(64, k * 2),
+    expansion_add: 40,
+    expansion_search: Math.max(32, k * 2),
     multi: false,
   });
   const keys = new BigUint64Array(n);

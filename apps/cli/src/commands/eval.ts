@@ -145,7 +145,7 @@ export function registerEval(program: Command, config: () => Config): void {
       '--person <column>',
       "the column naming each image's person (default: from the file name, Name_0001.jpg)",
     )
-    .option('--model <manifest>', 'expression model manifest (default: FEVER_MODEL or face-api)')
+    .option('--model <manifest>', 'expression model manifest (default: FEVER_MODEL or fever-expression)')
     .option('--thresholds <list>', 'more link distances to report the clustering at, comma-separated')
     .option('--out <file>', 'where to write the result as JSON')
     .option('--device <device>', 'auto | cpu | cuda (default: FEVER_DEVICE or auto)')

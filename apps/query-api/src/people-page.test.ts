@@ -85,4 +85,37 @@ describe.skipIf(!available)('people on the search page', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it("searches other people only, or only the selected face's person, from the People filter", async () => {
+    const [top] = (await new PeopleService(runtime).list('family')).people;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    type Similar = { results: { personId?: number | null }[] };
+    const similar = (match: RegExp) =>
+      page
+        .waitForResponse((r) => r.url().includes('/similar?') && match.test(r.url()))
+        .then(async (r) => (await r.json()) as Similar);
+
+    const everyone = similar(/^(?!.*person=)/);
+    await page.goto(`${server.url}/#face=${top!.coverFaceId}`);
+    const own = (await everyone).results.filter((r) => r.personId === top!.id).length;
+    expect(own).toBeGreaterThan(0); // the person's other faces are among the nearest
+
+    await page.locator('#filters summary').click();
+    const others = similar(/person=other/);
+    await page.locator('#person').selectOption('other');
+    const otherResults = (await others).results;
+    expect(otherResults.length).toBeGreaterThan(0);
+    expect(otherResults.filter((r) => r.personId === top!.id)).toEqual([]);
+
+    const only = similar(new RegExp(`person=${top!.id}(&|$)`));
+    await page.locator('.person-only').click();
+    const onlyResults = (await only).results;
+    expect(onlyResults.length).toBeGreaterThan(0);
+    expect(onlyResults.every((r) => r.personId === top!.id)).toBe(true);
+    expect(await page.locator('#person').inputValue()).toBe(String(top!.id));
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
 });

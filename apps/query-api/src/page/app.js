@@ -102,6 +102,10 @@ function filterParams() {
   p.set('k', $('k').value);
   if (state.collections.size) p.set('collection', [...state.collections].join(','));
   if (state.labels.size) p.set('label', [...state.labels].join(','));
+  // People: everyone, other people than the query's, or one person (person=<id>).
+  if ($('person').value) p.set('person', $('person').value);
+  if ($('diverse').checked) p.set('diverse', 'true');
+  if ($('fold').checked) p.set('fold', 'true');
   return p;
 }
 
@@ -223,11 +227,30 @@ async function showPersonStrip(el, personId) {
     const row = document.createElement('div');
     row.className = 'person-faces';
     for (const e of person.expressions) row.append(faceLink(e.faces[0], `${e.label} (${e.count})`));
-    strip.append(head, row);
+    const only = document.createElement('button');
+    only.type = 'button';
+    only.className = 'link person-only';
+    only.textContent = 'only this person';
+    only.title = "rank this person's faces by this expression";
+    only.addEventListener('click', () => onlyPerson(person));
+    strip.append(head, only, row);
     el.append(strip);
   } catch {
     // no person strip: the rest of the selection stays
   }
+}
+
+/** Restricts the results to one person (person=<id>), as an option of the People filter. */
+function onlyPerson(person) {
+  const select = $('person');
+  const value = String(person.id);
+  let option = [...select.options].find((o) => o.value === value);
+  if (!option) {
+    option = new Option(`only ${person.name ?? `person ${person.id}`}`, value);
+    select.append(option);
+  }
+  select.value = value;
+  rerun();
 }
 
 /** A small face thumbnail that searches from that face. */
@@ -437,7 +460,11 @@ function renderResults(results, append) {
     const meta = document.createElement('span');
     meta.className = 'meta';
     const p = r.probs?.[r.label];
-    meta.innerHTML = `<span class="score">${r.similarity.toFixed(3)}</span><span class="label">${escapeHtml(r.label)}${p === undefined ? '' : ` ${(p * 100).toFixed(0)}%`}</span><span class="where">${escapeHtml(r.collection)}</span>`;
+    const folded =
+      r.folded && r.folded.count > 1
+        ? `<span class="folded" title="near-duplicates of one person folded into this result">×${r.folded.count}</span>`
+        : '';
+    meta.innerHTML = `<span class="score">${r.similarity.toFixed(3)}</span><span class="label">${escapeHtml(r.label)}${p === undefined ? '' : ` ${(p * 100).toFixed(0)}%`}</span>${folded}<span class="where">${escapeHtml(r.collection)}</span>`;
     b.append(img, meta);
     b.addEventListener('click', () => {
       location.hash = `face=${r.id}`;
@@ -523,6 +550,7 @@ function init() {
     if (item) takeFile(item.getAsFile());
   });
   $('k').addEventListener('change', rerun);
+  for (const id of ['person', 'diverse', 'fold']) $(id).addEventListener('change', rerun);
   $('more').addEventListener('click', () => {
     if (state.query?.kind === 'face') searchFace(state.query.id, true);
   });

@@ -985,6 +985,10 @@ describe('OpenAPI document, API reference and page', () => {
         pattern: '^\\/',
       });
       expect(fec.anyOf).toEqual([{ required: ['images'] }, { required: ['map'] }]);
+      // A person's name: the rule the people use case enforces (INVALID_PERSON_NAME).
+      const rename = Object.entries(schemas).find(([id]) => /rename|PutPeople/i.test(id))?.[1] ?? {};
+      expect(JSON.stringify(rename)).toContain('"minLength":1');
+      expect(JSON.stringify(rename)).toContain('"maxLength":200');
     });
 
     it('documents the 404 of an unknown collection filter, and every error as ErrorResponse', async () => {
@@ -994,6 +998,11 @@ describe('OpenAPI document, API reference and page', () => {
         404,
         'COLLECTION_NOT_FOUND',
       );
+      // The clustering's body may be left out (its fields have defaults): not a required body.
+      const cluster = doc.paths['/collections/{name}/people/cluster']!.post! as {
+        requestBody?: { required?: boolean };
+      };
+      expect(cluster.requestBody?.required).toBe(false);
       expect(Object.keys(doc.paths['/runs']!.get!.responses)).toContain('404');
       expect(Object.keys(doc.paths['/search']!.post!.responses)).toContain('404');
       expect(Object.keys(doc.paths['/search/vector']!.post!.responses)).toContain('404');

@@ -27,7 +27,13 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   /** A JSON body schema, or raw content types (an upload). */
-  body?: { schema?: z.ZodType; content?: Record<string, Record<string, unknown>>; description?: string };
+  body?: {
+    schema?: z.ZodType;
+    content?: Record<string, Record<string, unknown>>;
+    description?: string;
+    /** The body may be left out (every field has a default). */
+    optional?: boolean;
+  };
   responses: Record<number, ResponseDoc>;
   /** false: answered without the bearer token (health checks, the page shell). */
   auth?: boolean;
@@ -109,7 +115,7 @@ export function openApiDocument(
         bodies.add(id);
         content['application/json'] = { schema: { $ref: ref(id) } };
       }
-      requestBody = { required: true, description: route.body.description, content };
+      requestBody = { required: route.body.optional !== true, description: route.body.description, content };
     }
     const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     paths[path] ??= {};

@@ -494,7 +494,8 @@ export const personDetailQuerySchema = z.strictObject({
 
 export const renamePersonRequestSchema = z.strictObject({
   /** 1-200 characters, not only spaces (trimmed); null clears the name. */
-  name: z.string().nullable(),
+  // The rule is said in the document and enforced by the people use case (INVALID_PERSON_NAME).
+  name: z.string().meta({ minLength: 1, maxLength: 200, pattern: '\\S' }).nullable(),
 });
 export type RenamePersonRequest = z.infer<typeof renamePersonRequestSchema>;
 

@@ -57,7 +57,11 @@ export function peopleRoutes(ctx: ApiContext): Router {
         'Single linkage over the k-nearest-neighbour graph of identity descriptors; a person keeps its id ' +
         '(and name) wherever the new clustering overlaps it most. Run it again after indexing more photos.',
       params: collectionParams,
-      body: { schema: clusterPeopleRequestSchema, description: 'optional: threshold, neighbours' },
+      body: {
+        schema: clusterPeopleRequestSchema,
+        description: 'optional: threshold, neighbours',
+        optional: true,
+      },
       responses: { 200: { description: 'What the clustering did', schema: clusteringResponseSchema } },
     },
     async (c) => {

@@ -5,8 +5,8 @@ export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../models/', import.met
 /** face-api's expression network, converted (fever's first default expression model). */
 export const FACE_API_EXPRESSION_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-expression/manifest.json`;
 /**
- * The default expression model: a composite over face-api's network and fever's own fine-tuned
- * one (packages/encoder/composites/fever-expression.json; docs/QUALITY.md says why).
+ * The default expression model: face-api's network and Human's emotion network, mirrored
+ * (packages/encoder/composites/fever-expression.json; docs/QUALITY.md section 0 says why).
  */
 export const DEFAULT_EXPRESSION_MANIFEST = `${DEFAULT_MODELS_DIR}fever-expression/manifest.json`;
 export const DEFAULT_DETECTOR_MANIFEST = `${DEFAULT_MODELS_DIR}face-api-tiny-face-detector/manifest.json`;

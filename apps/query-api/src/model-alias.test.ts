@@ -50,12 +50,32 @@ function configFor(dataDir: string, env: Record<string, string> = {}) {
   });
 }
 
-/** The same weights released as another version: a manifest beside a copy of the model. */
-function writeVersion(dir: string, version: string): string {
+/** face-api's weights under a changed manifest (another version, id or alias), beside a copy of the model. */
+function writeModel(dir: string, changes: Record<string, string>): string {
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, version }));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, ...changes }));
   return join(dir, 'manifest.json');
+}
+
+/**
+ * Copies the first `count` sample photos under `root/photos` and indexes them into collection
+ * `people` with face-api's network (version 1): the alias then points at its collection.
+ */
+async function indexWithFaceApi(root: string, count: number): Promise<string> {
+  const photos = join(root, 'photos');
+  mkdirSync(photos);
+  for (const photo of samplePhotos().slice(0, count))
+    copyFileSync(photo, join(photos, photo.split('/').at(-1)!));
+  const first = await openRuntime(configFor(join(root, 'data')), { logger: quiet });
+  try {
+    const { runId } = await startIndexRun(first, { source: photos, collection: 'people' });
+    expect((await waitForRun(first, runId)).status).toBe('succeeded');
+  } finally {
+    await stopIndexing(first);
+    await first.close();
+  }
+  return photos;
 }
 
 describe('a server on a new model version', () => {
@@ -67,21 +87,9 @@ describe('a server on a new model version', () => {
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'fever-alias-'));
-    photos = join(root, 'photos');
-    mkdirSync(photos);
-    for (const photo of samplePhotos().slice(0, 5))
-      copyFileSync(photo, join(photos, photo.split('/').at(-1)!));
-    // Version 1 (face-api's network) indexes the photos: the alias points at its collection.
-    const first = await openRuntime(configFor(join(root, 'data')), { logger: quiet });
-    try {
-      const { runId } = await startIndexRun(first, { source: photos, collection: 'people' });
-      expect((await waitForRun(first, runId)).status).toBe('succeeded');
-    } finally {
-      await stopIndexing(first);
-      await first.close();
-    }
+    photos = await indexWithFaceApi(root, 5);
     runtime = await openRuntime(
-      configFor(join(root, 'data'), { FEVER_MODEL: writeVersion(join(root, 'v2'), v2) }),
+      configFor(join(root, 'data'), { FEVER_MODEL: writeModel(join(root, 'v2'), { version: v2 }) }),
       { logger: quiet },
     );
     app = createApp(runtime, { indexRoots: [root] });
@@ -229,27 +237,14 @@ describe('a server on a model that replaces another (its manifest names the othe
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'fever-alias-replaces-'));
-    photos = join(root, 'photos');
-    mkdirSync(photos);
-    for (const photo of samplePhotos().slice(0, 3))
-      copyFileSync(photo, join(photos, photo.split('/').at(-1)!));
-    const first = await openRuntime(configFor(join(root, 'data')), { logger: quiet });
-    try {
-      const { runId } = await startIndexRun(first, { source: photos, collection: 'people' });
-      expect((await waitForRun(first, runId)).status).toBe('succeeded');
-    } finally {
-      await stopIndexing(first);
-      await first.close();
-    }
+    photos = await indexWithFaceApi(root, 3);
     // Another model id, the same weights: the replacement shares the old default's alias.
-    const dir = join(root, 'replacement');
-    mkdirSync(dir);
-    copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(dir, manifest.file));
-    writeFileSync(
-      join(dir, 'manifest.json'),
-      JSON.stringify({ ...manifest, id: 'replacement', version: '1', alias: manifest.id }),
-    );
-    runtime = await openRuntime(configFor(join(root, 'data'), { FEVER_MODEL: join(dir, 'manifest.json') }), {
+    const replacement = writeModel(join(root, 'replacement'), {
+      id: 'replacement',
+      version: '1',
+      alias: manifest.id,
+    });
+    runtime = await openRuntime(configFor(join(root, 'data'), { FEVER_MODEL: replacement }), {
       logger: quiet,
     });
     app = createApp(runtime, { indexRoots: [root] });

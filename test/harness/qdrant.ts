@@ -26,10 +26,12 @@ export class PrivateQdrant {
     private readonly bin: string,
     readonly port: number,
     readonly grpcPort: number,
+    /** The key the server demands on every request (QDRANT__SERVICE__API_KEY), when given. */
+    readonly apiKey: string | undefined,
   ) {}
 
-  static async start(bin: string): Promise<PrivateQdrant> {
-    const q = new PrivateQdrant(bin, await freePort(), await freePort());
+  static async start(bin: string, options: { apiKey?: string } = {}): Promise<PrivateQdrant> {
+    const q = new PrivateQdrant(bin, await freePort(), await freePort(), options.apiKey);
     await q.restart();
     return q;
   }
@@ -55,6 +57,7 @@ export class PrivateQdrant {
         QDRANT__STORAGE__STORAGE_PATH: join(this.dir, 'storage'),
         QDRANT__STORAGE__SNAPSHOTS_PATH: join(this.dir, 'snapshots'),
         QDRANT__TELEMETRY_DISABLED: 'true',
+        ...(this.apiKey ? { QDRANT__SERVICE__API_KEY: this.apiKey } : {}),
       },
       stdio: ['ignore', log, log],
     });
@@ -78,7 +81,13 @@ export class PrivateQdrant {
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill(signal);
+    p.kill('SIGCONT'); // a frozen server (signal('SIGSTOP')) acts on the signal only when resumed
     await exited;
+  }
+
+  /** Sends a signal without waiting for anything: SIGSTOP freezes the server, SIGCONT resumes it. */
+  signal(signal: NodeJS.Signals): void {
+    this.proc?.kill(signal);
   }
 
   /** Stops it and removes its storage. */

@@ -6,8 +6,9 @@
  * - end to end: the face-api samples and muxspace from a folder, and a zip; Postgres and Qdrant
  *   agree, searches answer, `--mode missing` writes nothing; a second model version re-indexes
  *   into its own collection and takes the alias over while searches keep answering;
- * - faults: Qdrant SIGKILLed and restarted mid-run, then stopped for 30 s mid-run: the run
- *   completes exactly once, and searches during the outage answer 503 with a JSON error.
+ * - faults: Qdrant SIGKILLed mid-run and restarted 30 s later, then frozen (SIGSTOP) for 30 s
+ *   mid-run: the run completes exactly once, and searches during both outages answer 503 with a
+ *   JSON error, promptly.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -124,7 +125,9 @@ describe.skipIf(qdrant.bin === undefined)('the scaled stack on a real Qdrant', (
     let workers: FeverProcess[];
 
     beforeAll(async () => {
-      env = await scaledEnv('qdrant-e2e');
+      // A single-file model, so that the version bump below is a copy of it under a new version.
+      const { FACE_API_EXPRESSION_MANIFEST } = await import('@fever/encoder');
+      env = await scaledEnv('qdrant-e2e', { FEVER_MODEL: FACE_API_EXPRESSION_MANIFEST });
       folder = join(env.dataDir, '..', 'photos');
       files = [...samplePhotos(), ...firstImages(mux!, 100_000)];
       mkdirSync(folder, { recursive: true });
@@ -209,15 +212,15 @@ describe.skipIf(qdrant.bin === undefined)('the scaled stack on a real Qdrant', (
     });
 
     it('a second model version re-indexes into its own collection and takes the alias over; no search fails', async () => {
-      const { DEFAULT_EXPRESSION_MANIFEST } = await import('@fever/encoder');
-      const manifest = JSON.parse(readFileSync(DEFAULT_EXPRESSION_MANIFEST, 'utf8')) as {
+      const { FACE_API_EXPRESSION_MANIFEST } = await import('@fever/encoder');
+      const manifest = JSON.parse(readFileSync(FACE_API_EXPRESSION_MANIFEST, 'utf8')) as {
         id: string;
         version: string;
         file: string;
       };
       const v2dir = join(env.dataDir, '..', 'v2');
       mkdirSync(v2dir);
-      copyFileSync(join(dirname(DEFAULT_EXPRESSION_MANIFEST), manifest.file), join(v2dir, manifest.file));
+      copyFileSync(join(dirname(FACE_API_EXPRESSION_MANIFEST), manifest.file), join(v2dir, manifest.file));
       writeFileSync(join(v2dir, 'manifest.json'), JSON.stringify({ ...manifest, version: '2.0.0-test' }));
       const v2env: TestEnv = { ...env, vars: { ...env.vars, FEVER_MODEL: join(v2dir, 'manifest.json') } };
 
@@ -261,10 +264,11 @@ describe.skipIf(qdrant.bin === undefined)('the scaled stack on a real Qdrant', (
   });
 
   describe('faults', () => {
-    it('Qdrant SIGKILLed and restarted mid-run, then stopped for 30 s: the run completes exactly once; searches in the outage get a 503', async () => {
+    it('Qdrant killed for 30 s mid-run, then frozen for 30 s: the run completes exactly once; searches in both outages get a prompt 503', async () => {
       const env = await scaledEnv('qdrant-faults');
       const dir = join(env.dataDir, '..', 'photos');
-      const files = await makeDistinctPhotos(dir, 90, samplePhotos());
+      // Enough work to outlast two outages of 30 s.
+      const files = await makeDistinctPhotos(dir, 240, samplePhotos());
       const workers = [await startWorker(env), await startWorker(env)];
       procs.push(...workers);
       // Something to search while Qdrant is away: the samples, indexed first.
@@ -291,37 +295,53 @@ describe.skipIf(qdrant.bin === undefined)('the scaled stack on a real Qdrant', (
         }
       };
 
+      type Answer = { status: number; ms: number; body: Record<string, unknown> };
+      /** Searches the seeded collection for `ms`, one request after another. */
+      const searchFor = async (ms: number): Promise<Answer[]> => {
+        const answers: Answer[] = [];
+        for (const start = Date.now(); Date.now() - start < ms; ) {
+          const t = Date.now();
+          const r = await searchByPhoto(api.url, 'seed');
+          answers.push({ status: r.status, ms: Date.now() - t, body: r.body });
+        }
+        return answers;
+      };
+      const show = (answers: Answer[]) => answers.map((o) => `${o.status}/${o.ms}ms`).join(' ');
+
+      // 1. Killed: connections are refused until it is back (its WAL replays on restart).
       await waitProgress(10);
       await q.kill('SIGKILL');
-      await sleep(1000);
+      const atKill = await progressOf();
+      const whileDown = await searchFor(30_000);
+      const afterDown = await progressOf();
       await q.restart();
-      const afterKill = await progressOf();
 
-      await waitProgress(afterKill + 10);
-      await q.kill('SIGTERM');
-      const stoppedAt = Date.now();
-      const outage: { status: number; ms: number; body: Record<string, unknown> }[] = [];
-      while (Date.now() - stoppedAt < 30_000) {
-        const t = Date.now();
-        const r = await searchByPhoto(api.url, 'seed');
-        outage.push({ status: r.status, ms: Date.now() - t, body: r.body });
-      }
-      const beforeRestart = await progressOf();
-      await q.restart();
+      // 2. Frozen (SIGSTOP), the harder outage for a client: connections are accepted and no
+      // answer comes, so only timeouts end a request.
+      await waitProgress(afterDown + 10);
+      q.signal('SIGSTOP');
+      const atFreeze = await progressOf();
+      const whileFrozen = await searchFor(30_000);
+      const afterFrozen = await progressOf();
+      q.signal('SIGCONT');
       console.info(
-        `Qdrant SIGKILLed at ${afterKill}, stopped 30 s at ${beforeRestart} of ${files.length} photos; ` +
-          `${outage.length} searches in the outage: ${outage.map((o) => `${o.status}/${o.ms}ms`).join(' ')}`,
+        `Qdrant SIGKILLed at ${atKill} of ${files.length} photos, restarted 30 s later at ${afterDown}; ` +
+          `frozen at ${atFreeze}, resumed 30 s later at ${afterFrozen}. Searches while down: ` +
+          `${show(whileDown)}; while frozen: ${show(whileFrozen)}`,
       );
-      expect(beforeRestart).toBeLessThan(files.length);
+      expect(afterFrozen, 'both outages fell in the middle of the run').toBeLessThan(files.length);
       const result = await indexing;
       await metadata.close();
       expect(result.code, result.output.slice(-3000)).toBe(0);
 
-      for (const o of outage) {
+      for (const o of [...whileDown, ...whileFrozen]) {
         expect(o.status).toBe(503);
         expect((o.body.error as { code: string }).code).toMatch(/UNAVAILABLE/);
-        expect(o.ms).toBeLessThan(30_000);
       }
+      // A refused connection fails fast; a frozen server within the read deadline (10 s, plus at
+      // most one 5 s try begun before it), not after the write timeout of 30 s per try.
+      for (const o of whileDown) expect(o.ms).toBeLessThan(10_000);
+      for (const o of whileFrozen) expect(o.ms).toBeLessThan(20_000);
       expect((await searchByPhoto(api.url, 'seed')).status).toBe(200);
 
       const stores = await openStores(env);

@@ -82,6 +82,7 @@ export class ModelAlias {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.checking;
     await this.loading?.promise.catch(() => {});
     const version = this.current;
     this.current = undefined;
@@ -99,10 +100,11 @@ export class ModelAlias {
       this.checkedAt = Date.now();
     } else if (Date.now() - this.checkedAt >= this.checkMs) {
       this.checkedAt = Date.now();
+      // Not awaited: a vector store that is slow or down must not hold the query a second time
+      // (its own call reports that); the next query sees where the alias points.
       this.checking ??= this.follow(this.current).finally(() => {
         this.checking = undefined;
       });
-      await this.checking;
     }
     return this.current;
   }

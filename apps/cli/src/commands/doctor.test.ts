@@ -1,7 +1,8 @@
 /**
  * `fever migrate` and `fever doctor` end to end (the CLI as a user runs it) against the real
  * test Postgres and Redis, plus fake servers for what the shared ones must not be made to do
- * (a Redis that evicts, a Qdrant with an API key).
+ * (a Redis that evicts, a Qdrant with an API key), and a real Qdrant with an API key when
+ * QDRANT_BIN names a binary (CI has none; the block says it skipped).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { FACE_API_EXPRESSION_MANIFEST } from '@fever/encoder';
 import { createTestDatabase, findTestPostgres, type TestDatabase } from '@fever/metadata/testing';
-import { freePort } from '@fever/test/harness';
+import { freePort, PrivateQdrant, qdrantBinary } from '@fever/test/harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../doctor/checks.ts';
 
@@ -329,5 +330,32 @@ describe('a Redis that speaks TLS only (rediss://)', () => {
     // Without the CA the certificate is refused: the check does speak TLS, and verifies it.
     const untrusted = await fever(['doctor', '--only', 'redis'], { REDIS_URL: url });
     expect(line(untrusted.stdout, 'redis')).toMatch(/^FAIL\s+redis\s+.*cannot connect: .*certificate/i);
+  });
+});
+
+const qdrantBin = qdrantBinary();
+if (qdrantBin.bin === undefined) console.warn(`doctor on a real Qdrant SKIPPED: ${qdrantBin.reason}`);
+
+describe.skipIf(qdrantBin.bin === undefined)('fever doctor on a real Qdrant that demands an API key', () => {
+  let server: PrivateQdrant;
+  beforeAll(async () => {
+    server = await PrivateQdrant.start(qdrantBin.bin!, { apiKey: 'sesame' });
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  it('passes with the key and names the version; fails without it and with a wrong one', async () => {
+    const check = async (env: Record<string, string>) =>
+      (await runDoctor({ env: { QDRANT_URL: server.url, ...env }, only: ['qdrant'] })).checks[0]!;
+    const good = await check({ QDRANT_API_KEY: 'sesame' });
+    expect(good).toMatchObject({ status: 'ok' });
+    expect(good.summary).toMatch(/ \d+\.\d+\.\d+: reachable, 0 fever vector collections$/);
+
+    const none = await check({});
+    expect(none).toMatchObject({ status: 'fail' });
+    expect(none.summary).toMatch(/refused a request without an API key \(HTTP 401\)/);
+    const wrong = await check({ QDRANT_API_KEY: 'wrong' });
+    expect(wrong).toMatchObject({ status: 'fail' });
+    expect(wrong.summary).toMatch(/refused the API key \(HTTP 401\)/);
+    expect(wrong.fix).toContain('QDRANT__SERVICE__API_KEY');
   });
 });

@@ -74,6 +74,38 @@ describe('Qdrant retry policy', () => {
     expect(calls).toBe(3);
   });
 
+  it('starts no try past the deadline, however many tries are left', async () => {
+    let clock = 0;
+    const delays: number[] = [];
+    const options: RetryOptions = {
+      ...DEFAULT_RETRY,
+      attempts: 100,
+      deadlineMs: 10_000,
+      random: () => 1,
+      now: () => clock,
+      sleep: async (ms) => {
+        delays.push(ms);
+        clock += ms;
+      },
+    };
+    let calls = 0;
+    const err = await withRetry(
+      'query',
+      async () => {
+        calls++;
+        clock += 2_000; // each try times out after 2 s
+        throw new QdrantClientTimeoutError('slow');
+      },
+      options,
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    // Tries start at 0, 2.2, 4.6 and 7.4 s (2 s each, back-off 0.2, 0.4, 0.8 s); a fifth would
+    // start at 9.4 + 1.6 = 11 s.
+    expect((err as Error).message).toMatch(/^Qdrant query failed after 4 tries in 9400 ms/);
+    expect(calls).toBe(4);
+    expect(delays).toEqual([200, 400, 800]);
+  });
+
   it('maps a non-retryable answer at once to a typed error', async () => {
     const { options } = recorder();
     await expect(withRetry('x', async () => Promise.reject(httpError(404)), options)).rejects.toBeInstanceOf(
@@ -127,7 +159,11 @@ describe('Qdrant adapter over a faulty network', () => {
       if (fault === 'hang') return setTimeout(() => ok(res, { exists: false }), 1_000);
       ok(res, { exists: false });
     });
-    const store = new QdrantVectorStore({ url, timeoutMs: 200, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+    const store = new QdrantVectorStore({
+      url,
+      readTimeoutMs: 200,
+      retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    });
     expect(await store.describeCollection('faces__m__1')).toBeUndefined();
     expect(existsCalls).toBe(4);
   });

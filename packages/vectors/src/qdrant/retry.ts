@@ -15,6 +15,9 @@ export interface RetryOptions {
   maxDelayMs: number;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
+  /** No try starts after this many ms from the first (a caller is waiting). Default: none. */
+  deadlineMs?: number;
+  now?: () => number;
 }
 
 export const DEFAULT_RETRY: RetryOptions = {
@@ -62,21 +65,24 @@ export function classify(err: unknown): Verdict {
 }
 
 export async function withRetry<T>(what: string, fn: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const now = options.now ?? Date.now;
+  const start = now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const verdict = classify(err);
       if (!verdict.retry) throw toFeverError(what, err);
-      if (attempt >= options.attempts) {
-        throw new TransientError(
-          'VECTORS_UNAVAILABLE',
-          `Qdrant ${what} failed after ${attempt} tries: ${describe(err)}`,
-          { cause: err },
-        );
-      }
       const cap = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
-      await options.sleep(Math.max(verdict.afterMs ?? 0, options.random() * cap));
+      const delay = Math.max(verdict.afterMs ?? 0, options.random() * cap);
+      const late = options.deadlineMs !== undefined && now() + delay - start >= options.deadlineMs;
+      if (attempt >= options.attempts || late) {
+        const tried = `after ${attempt} ${attempt === 1 ? 'try' : 'tries'}${late ? ` in ${now() - start} ms` : ''}`;
+        throw new TransientError('VECTORS_UNAVAILABLE', `Qdrant ${what} failed ${tried}: ${describe(err)}`, {
+          cause: err,
+        });
+      }
+      await options.sleep(delay);
     }
   }
 }

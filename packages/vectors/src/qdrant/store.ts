@@ -44,8 +44,16 @@ import { DEFAULT_RETRY, type RetryOptions, withRetry } from './retry.ts';
 export interface QdrantOptions {
   url: string;
   apiKey?: string;
-  /** Per-request timeout in ms (a timeout is retried). Default 30 000. */
+  /** Per-request timeout of writes and set-up calls, in ms (a timeout is retried). Default 30 000. */
   timeoutMs?: number;
+  /**
+   * Per-request timeout of reads (search, get, count, lookups), in ms. Default 5 000: a search
+   * answers in milliseconds, and a Qdrant that does not answer at all (frozen, or its host
+   * unreachable) must not hold an API request for minutes.
+   */
+  readTimeoutMs?: number;
+  /** Reads give up after this long in all, tries and back-off included, in ms. Default 10 000. */
+  readDeadlineMs?: number;
   /** Points per upsert request. Default 128. */
   batchSize?: number;
   retry?: Partial<RetryOptions>;
@@ -70,6 +78,9 @@ const PAYLOAD_INDEXES: [string, Schemas['PayloadSchemaType']][] = [
   ['score', 'float'],
 ];
 
+/** Reads answer an API caller, with short tries and a deadline; writes are retried patiently. */
+type Kind = 'read' | 'write';
+
 const DISTANCE_TO_QDRANT = { cosine: 'Cosine', euclid: 'Euclid' } as const;
 const ID_BATCH = 1000;
 const DISTANCE_CACHE_MS = 30_000;
@@ -77,7 +88,9 @@ const DISTANCE_CACHE_MS = 30_000;
 export class QdrantVectorStore implements VectorStore {
   readonly kind = 'qdrant' as const;
   private readonly client: QdrantClient;
+  private readonly readClient: QdrantClient;
   private readonly retry: RetryOptions;
+  private readonly readRetry: RetryOptions;
   private readonly batchSize: number;
   private readonly m: number;
   private readonly efConstruct: number;
@@ -87,15 +100,19 @@ export class QdrantVectorStore implements VectorStore {
   private closed = false;
 
   constructor(options: QdrantOptions) {
-    this.client = new QdrantClient({
-      url: options.url,
-      ...(options.apiKey ? { apiKey: options.apiKey } : {}),
-      timeout: options.timeoutMs ?? 30_000,
-      // The version probe is an unretried request at construction; a server that is still
-      // starting would only print a warning.
-      checkCompatibility: false,
-    });
+    const client = (timeout: number) =>
+      new QdrantClient({
+        url: options.url,
+        ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+        timeout,
+        // The version probe is an unretried request at construction; a server that is still
+        // starting would only print a warning.
+        checkCompatibility: false,
+      });
+    this.client = client(options.timeoutMs ?? 30_000);
+    this.readClient = client(options.readTimeoutMs ?? 5_000);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.readRetry = { ...this.retry, deadlineMs: options.readDeadlineMs ?? 10_000 };
     this.batchSize = options.batchSize ?? 128;
     this.m = options.m ?? 32;
     this.efConstruct = options.efConstruct ?? 128;
@@ -112,11 +129,11 @@ export class QdrantVectorStore implements VectorStore {
         status: 409,
       });
     }
-    const { exists } = await this.call('collection exists', () => this.client.collectionExists(spec.name));
+    const { exists } = await this.call('collection exists', (c) => c.collectionExists(spec.name));
     if (!exists) {
       try {
-        await this.call('create collection', () =>
-          this.client.createCollection(spec.name, {
+        await this.call('create collection', (c) =>
+          c.createCollection(spec.name, {
             vectors: {
               size: spec.dims,
               distance: DISTANCE_TO_QDRANT[spec.distance],
@@ -133,7 +150,7 @@ export class QdrantVectorStore implements VectorStore {
         if (!/already exists/i.test((err as Error).message)) throw err;
       }
     }
-    const info = await this.call('get collection', () => this.client.getCollection(spec.name));
+    const info = await this.call('get collection', (c) => c.getCollection(spec.name));
     const actual = specOf(spec.name, info);
     if (actual.dims !== spec.dims || actual.distance !== spec.distance) {
       throw new InputError(
@@ -145,8 +162,8 @@ export class QdrantVectorStore implements VectorStore {
     const have = info.payload_schema ?? {};
     for (const [field, type] of PAYLOAD_INDEXES) {
       if (have[field]?.data_type === type) continue;
-      await this.call(`index payload field ${field}`, () =>
-        this.client.createPayloadIndex(spec.name, { field_name: field, field_schema: type, wait: true }),
+      await this.call(`index payload field ${field}`, (c) =>
+        c.createPayloadIndex(spec.name, { field_name: field, field_schema: type, wait: true }),
       );
     }
   }
@@ -154,10 +171,10 @@ export class QdrantVectorStore implements VectorStore {
   async describeCollection(name: string): Promise<CollectionInfo | undefined> {
     this.assertOpen();
     assertName(name);
-    const real = (await this.aliasMap()).get(name) ?? name;
-    const { exists } = await this.call('collection exists', () => this.client.collectionExists(real));
+    const real = (await this.aliasMap('read')).get(name) ?? name;
+    const { exists } = await this.call('collection exists', (c) => c.collectionExists(real), 'read');
     if (!exists) return undefined;
-    const info = await this.call('get collection', () => this.client.getCollection(real));
+    const info = await this.call('get collection', (c) => c.getCollection(real), 'read');
     return { ...specOf(real, info), count: await this.count(real) };
   }
 
@@ -169,7 +186,7 @@ export class QdrantVectorStore implements VectorStore {
     }
     // Qdrant deletes the collection's aliases with it.
     try {
-      await this.call('delete collection', () => this.client.deleteCollection(name));
+      await this.call('delete collection', (c) => c.deleteCollection(name));
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -186,7 +203,7 @@ export class QdrantVectorStore implements VectorStore {
         vector: Array.from(p.vector),
         payload: p.payload as Record<string, unknown>,
       }));
-      await this.call('upsert', () => this.client.upsert(collection, { wait: true, points: batch }));
+      await this.call('upsert', (c) => c.upsert(collection, { wait: true, points: batch }));
     }
   }
 
@@ -196,7 +213,7 @@ export class QdrantVectorStore implements VectorStore {
     const clean = ids.map(normalizeId);
     for (let start = 0; start < clean.length; start += ID_BATCH) {
       const chunk = clean.slice(start, start + ID_BATCH);
-      await this.call('delete points', () => this.client.delete(collection, { wait: true, points: chunk }));
+      await this.call('delete points', (c) => c.delete(collection, { wait: true, points: chunk }));
     }
     if (clean.length === 0) await this.specOfExisting(collection); // same not-found answer as the embedded store
   }
@@ -207,8 +224,8 @@ export class QdrantVectorStore implements VectorStore {
     if (typeof imageId !== 'string' || imageId === '') {
       throw new InputError('VECTORS_INVALID_FILTER', 'imageId must be a non-empty string');
     }
-    await this.call('delete by image', () =>
-      this.client.delete(collection, { wait: true, filter: imageFilter(imageId) }),
+    await this.call('delete by image', (c) =>
+      c.delete(collection, { wait: true, filter: imageFilter(imageId) }),
     );
   }
 
@@ -223,7 +240,7 @@ export class QdrantVectorStore implements VectorStore {
       );
     }
     const qf = toQdrantFilter(filter)!;
-    await this.call('delete by filter', () => this.client.delete(collection, { wait: true, filter: qf }));
+    await this.call('delete by filter', (c) => c.delete(collection, { wait: true, filter: qf }));
   }
 
   async search(collection: string, vector: Float32Array, options: SearchOptions): Promise<SearchHit[]> {
@@ -234,14 +251,17 @@ export class QdrantVectorStore implements VectorStore {
     // reach JSON, where it would turn into null.
     checkVector(vector, vector.length, false, 'query');
     const filter = toQdrantFilter(options.filter, (options.excludeIds ?? []).map(normalizeId));
-    const res = await this.call('query', () =>
-      this.client.query(collection, {
-        query: Array.from(vector),
-        limit: options.k,
-        with_payload: true,
-        params: { hnsw_ef: Math.max(this.efSearch, options.k), exact: options.exact === true },
-        ...(filter ? { filter } : {}),
-      }),
+    const res = await this.call(
+      'query',
+      (c) =>
+        c.query(collection, {
+          query: Array.from(vector),
+          limit: options.k,
+          with_payload: true,
+          params: { hnsw_ef: Math.max(this.efSearch, options.k), exact: options.exact === true },
+          ...(filter ? { filter } : {}),
+        }),
+      'read',
     );
     const euclid = res.points.length > 0 && (await this.distanceOf(collection)) === 'euclid';
     return res.points.map((p) => ({
@@ -258,8 +278,10 @@ export class QdrantVectorStore implements VectorStore {
     const found = new Map<string, StoredPoint>();
     for (let start = 0; start < clean.length; start += ID_BATCH) {
       const chunk = clean.slice(start, start + ID_BATCH);
-      const records = await this.call('retrieve', () =>
-        this.client.retrieve(collection, { ids: chunk, with_payload: true, with_vector: true }),
+      const records = await this.call(
+        'retrieve',
+        (c) => c.retrieve(collection, { ids: chunk, with_payload: true, with_vector: true }),
+        'read',
       );
       for (const r of records) {
         if (!Array.isArray(r.vector) || Array.isArray(r.vector[0])) {
@@ -272,7 +294,7 @@ export class QdrantVectorStore implements VectorStore {
         });
       }
     }
-    if (clean.length === 0) await this.specOfExisting(collection);
+    if (clean.length === 0) await this.specOfExisting(collection, 'read');
     return clean.flatMap((id) => found.get(id) ?? []);
   }
 
@@ -281,8 +303,10 @@ export class QdrantVectorStore implements VectorStore {
     assertName(collection);
     checkFilter(filter);
     const qf = toQdrantFilter(filter);
-    const res = await this.call('count', () =>
-      this.client.count(collection, { exact: true, ...(qf ? { filter: qf } : {}) }),
+    const res = await this.call(
+      'count',
+      (c) => c.count(collection, { exact: true, ...(qf ? { filter: qf } : {}) }),
+      'read',
     );
     return res.count;
   }
@@ -300,7 +324,7 @@ export class QdrantVectorStore implements VectorStore {
     }
     // The collection list holds real collections only (an alias-aware existence check could
     // mistake the alias being moved for a clashing collection).
-    const { collections } = await this.call('list collections', () => this.client.getCollections());
+    const { collections } = await this.call('list collections', (c) => c.getCollections());
     const names = new Set(collections.map((c) => c.name));
     if (!names.has(collection)) {
       throw new NotFoundError('VECTORS_COLLECTION_NOT_FOUND', `no vector collection ${collection}`);
@@ -316,27 +340,27 @@ export class QdrantVectorStore implements VectorStore {
     const actions: Schemas['AliasOperations'][] = [];
     if (previous !== undefined) actions.push({ delete_alias: { alias_name: alias } });
     actions.push({ create_alias: { alias_name: alias, collection_name: collection } });
-    await this.call('update aliases', () => this.client.updateCollectionAliases({ actions }));
+    await this.call('update aliases', (c) => c.updateCollectionAliases({ actions }));
     this.distances.delete(alias);
     return { previous };
   }
 
   async getAlias(alias: string): Promise<string | undefined> {
     this.assertOpen();
-    return (await this.aliasMap()).get(alias);
+    return (await this.aliasMap('read')).get(alias);
   }
 
   async listAliases(): Promise<Record<string, string>> {
     this.assertOpen();
-    return Object.fromEntries([...(await this.aliasMap())].sort(([a], [b]) => a.localeCompare(b)));
+    return Object.fromEntries([...(await this.aliasMap('read'))].sort(([a], [b]) => a.localeCompare(b)));
   }
 
   async deleteAlias(alias: string): Promise<void> {
     this.assertOpen();
     assertName(alias, 'alias');
     if (!(await this.aliasMap()).has(alias)) return;
-    await this.call('update aliases', () =>
-      this.client.updateCollectionAliases({ actions: [{ delete_alias: { alias_name: alias } }] }),
+    await this.call('update aliases', (c) =>
+      c.updateCollectionAliases({ actions: [{ delete_alias: { alias_name: alias } }] }),
     );
   }
 
@@ -345,20 +369,23 @@ export class QdrantVectorStore implements VectorStore {
     this.closed = true;
   }
 
-  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(what, fn, this.retry);
+  /** A request to Qdrant with the retry policy of its kind (reads: short, with a deadline). */
+  private call<T>(what: string, fn: (client: QdrantClient) => Promise<T>, kind: Kind = 'write'): Promise<T> {
+    return kind === 'read'
+      ? withRetry(what, () => fn(this.readClient), this.readRetry)
+      : withRetry(what, () => fn(this.client), this.retry);
   }
 
-  private async aliasMap(): Promise<Map<string, string>> {
-    const res = await this.call('list aliases', () => this.client.getAliases());
+  private async aliasMap(kind: Kind = 'write'): Promise<Map<string, string>> {
+    const res = await this.call('list aliases', (c) => c.getAliases(), kind);
     return new Map(res.aliases.map((a) => [a.alias_name, a.collection_name]));
   }
 
   /** Spec of a collection or an alias's target; NotFoundError when there is neither. */
-  private async specOfExisting(name: string): Promise<CollectionSpec> {
-    const real = (await this.aliasMap()).get(name) ?? name;
+  private async specOfExisting(name: string, kind: Kind = 'write'): Promise<CollectionSpec> {
+    const real = (await this.aliasMap(kind)).get(name) ?? name;
     try {
-      return specOf(real, await this.call('get collection', () => this.client.getCollection(real)));
+      return specOf(real, await this.call('get collection', (c) => c.getCollection(real), kind));
     } catch (err) {
       if (err instanceof NotFoundError) {
         throw new NotFoundError('VECTORS_COLLECTION_NOT_FOUND', `no vector collection or alias ${name}`);
@@ -374,7 +401,7 @@ export class QdrantVectorStore implements VectorStore {
   private async distanceOf(name: string): Promise<Distance> {
     const hit = this.distances.get(name);
     if (hit && Date.now() - hit.at < DISTANCE_CACHE_MS) return hit.distance;
-    const { distance } = await this.specOfExisting(name);
+    const { distance } = await this.specOfExisting(name, 'read');
     this.distances.set(name, { distance, at: Date.now() });
     return distance;
   }

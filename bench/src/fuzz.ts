@@ -8,7 +8,8 @@
  *
  * - embedded: PGlite + the embedded vector store in a temp FEVER_DATA_DIR;
  * - scaled: a fresh database on the test Postgres, a private redis-server and a private Qdrant
- *   (`QDRANT_BIN`, see test/harness/qdrant.ts); skipped with the reason when either is missing.
+ *   (`QDRANT_BIN`, see test/harness/qdrant.ts), and one `fever worker`; skipped with the reason
+ *   when either is missing.
  *
  * The six face-api sample photos are indexed first (`fever index`, collection `family`), and the
  * server runs with FEVER_API_TOKEN and FEVER_INDEX_ROOTS, so runs and evaluations can be started.
@@ -30,6 +31,7 @@ import {
   PrivateRedis,
   qdrantBinary,
   runFever,
+  startWorker,
   stopProcess,
   type TestEnv,
   tempDir,
@@ -154,6 +156,25 @@ async function fuzzMode(
   mkdirSync(photos);
   for (const p of samplePhotos()) cpSync(p, join(photos, p.split('/').pop()!));
   const base: TestEnv = { ...env, vars: { FEVER_DEVICE: 'cpu', FEVER_LOG_LEVEL: 'warn', ...env.vars } };
+  // With Redis, `fever index` queues the work for the workers, as the stack runs it.
+  const worker = env.redisUrl
+    ? await startWorker({ ...base, vars: { ...base.vars, FEVER_LOG_LEVEL: 'info' } }) // says when it is ready
+    : undefined;
+  try {
+    return await fuzzServed(mode, base, root, photos, opts);
+  } finally {
+    if (worker) await stopProcess(worker);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function fuzzServed(
+  mode: string,
+  base: TestEnv,
+  root: string,
+  photos: string,
+  opts: { examples: string; seed: string; workers: string },
+): Promise<ModeResult> {
   const indexed = await runFever(['index', photos, '--collection', 'family'], base);
   if (indexed.code !== 0) throw new Error(`fever index failed:\n${indexed.output.slice(-3000)}`);
 
@@ -250,7 +271,6 @@ async function fuzzMode(
     };
   } finally {
     await stopProcess(serve);
-    rmSync(root, { recursive: true, force: true });
     rmSync(reportDir, { recursive: true, force: true });
   }
 }

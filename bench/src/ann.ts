@@ -276,7 +276,7 @@ async function runOne(args: string[], spec: string): Promise<void> {
       await store.upsert('bench', points);
       if ((end / CHUNK) % 10 === 0) log(`${end} inserted, ${((performance.now() - t) / 1000).toFixed(0)} s`);
     }
-    if (qdrant) await qdrantIndexed(qdrant.url, 'bench', size, log);
+    if (qdrant) await qdrant.waitIndexed(log);
     else await (store as EmbeddedVectorStore).flush();
     const buildSeconds = (performance.now() - t) / 1000;
     const rssMb = (rss() - rssBefore) / 1024 / 1024;
@@ -386,37 +386,6 @@ async function runOne(args: string[], spec: string): Promise<void> {
 function processRss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-/**
- * Waits until Qdrant's optimizer has indexed the collection: status green and every point in the
- * HNSW graph (until then searches scan the un-indexed segments, so the build is not done).
- */
-async function qdrantIndexed(url: string, name: string, size: number, log: (msg: string) => void) {
-  const start = performance.now();
-  let lastLog = 0;
-  let stable = { indexed: -1, since: start };
-  for (;;) {
-    const res = (await (await fetch(`${url}/collections/${name}`)).json()) as {
-      result: { status: string; points_count: number; indexed_vectors_count: number };
-    };
-    const { status, points_count, indexed_vectors_count } = res.result;
-    if (status === 'green' && points_count === size && indexed_vectors_count >= size) return;
-    if (indexed_vectors_count !== stable.indexed)
-      stable = { indexed: indexed_vectors_count, since: performance.now() };
-    // A segment under Qdrant's indexing threshold is never put in a graph (it is scanned).
-    if (status === 'green' && points_count === size && performance.now() - stable.since > 30_000) {
-      log(`optimizer idle with ${indexed_vectors_count}/${points_count} points in HNSW graphs`);
-      return;
-    }
-    if (performance.now() - lastLog > 30_000) {
-      lastLog = performance.now();
-      log(
-        `optimizing: ${status}, ${indexed_vectors_count}/${points_count} indexed after ${((performance.now() - start) / 1000).toFixed(0)} s`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 /** The indexed vectors and the queries (not among them) of one data set. */

@@ -75,12 +75,12 @@ type Data = 'clustered' | 'random';
 
 type StoreKind = 'embedded' | 'qdrant';
 /** The private Qdrant of a `--store=qdrant` run while it lasts. */
-let qdrantUrl: string | undefined;
+let qdrantServer: PrivateQdrant | undefined;
 
 /** The server's environment and the in-process runtime's config: the same settings for both. */
 function benchEnv(dataDir: string): Record<string, string> {
   return {
-    ...(qdrantUrl ? { QDRANT_URL: qdrantUrl } : {}),
+    ...(qdrantServer ? { QDRANT_URL: qdrantServer.url } : {}),
     FEVER_DATA_DIR: dataDir,
     FEVER_LOG_LEVEL: 'warn',
     FEVER_DEVICE: 'cpu',
@@ -104,11 +104,11 @@ export default async function queryBench(args: string[]): Promise<void> {
     const q = qdrantBinary();
     if (q.bin === undefined) throw new Error(`--store=qdrant needs a Qdrant binary: ${q.reason}`);
     const server = await PrivateQdrant.start(q.bin);
-    qdrantUrl = server.url;
+    qdrantServer = server;
     try {
       await runQueryBench(args, store);
     } finally {
-      qdrantUrl = undefined;
+      qdrantServer = undefined;
       await server.stop();
     }
   }
@@ -130,8 +130,10 @@ async function runQueryBench(args: string[], store: StoreKind): Promise<void> {
     : undefined;
   // A data set built with another graph type would measure that type: build it again.
   // A fresh Qdrant holds nothing yet: its data set is built every run.
-  if (args.includes('--rebuild') || built?.dtype !== dtype || store === 'qdrant')
+  if (args.includes('--rebuild') || built?.dtype !== dtype || store === 'qdrant') {
     await buildDataset(dataDir, faces, data, marker);
+    if (qdrantServer) await qdrantServer.waitIndexed((msg) => console.error(msg));
+  }
   const { ids } = JSON.parse(await readFile(marker, 'utf8')) as { ids: string[] };
   const photo = await onePixelMegaPhoto();
   const rows: Row[] = [];
@@ -503,8 +505,8 @@ async function sweepEf(
 ): Promise<{ ef: number; ms_per_query: number; 'recall@10': number }[]> {
   const out = [];
   for (const ef of efs) {
-    const store: VectorStore = qdrantUrl
-      ? new QdrantVectorStore({ url: qdrantUrl, efSearch: ef })
+    const store: VectorStore = qdrantServer
+      ? new QdrantVectorStore({ url: qdrantServer.url, efSearch: ef })
       : await EmbeddedVectorStore.open({ dir: join(dataDir, 'vectors'), efSearch: ef });
     try {
       const name = Object.values(await store.listAliases())[0]!;

@@ -85,6 +85,49 @@ export class PrivateQdrant {
     await exited;
   }
 
+  /**
+   * Waits until the optimizer has indexed every collection: status green and every point in an
+   * HNSW graph, or the count unchanged for 30 s (a segment under Qdrant's indexing threshold is
+   * never put in a graph; it is scanned). Until then searches scan un-indexed segments beside the
+   * optimizer's work, so a benchmark would measure the build, not the search.
+   */
+  async waitIndexed(log: (msg: string) => void = () => {}): Promise<void> {
+    const get = async <T>(path: string) =>
+      ((await (await fetch(`${this.url}${path}`, { headers: this.headers() })).json()) as { result: T })
+        .result;
+    const { collections } = await get<{ collections: { name: string }[] }>('/collections');
+    for (const { name } of collections) {
+      const start = performance.now();
+      let lastLog = start;
+      let stable = { indexed: -1, since: start };
+      for (;;) {
+        const { status, points_count, indexed_vectors_count } = await get<{
+          status: string;
+          points_count: number;
+          indexed_vectors_count: number;
+        }>(`/collections/${name}`);
+        if (status === 'green' && indexed_vectors_count >= points_count) break;
+        if (indexed_vectors_count !== stable.indexed)
+          stable = { indexed: indexed_vectors_count, since: performance.now() };
+        if (status === 'green' && performance.now() - stable.since > 30_000) {
+          log(`${name}: optimizer idle with ${indexed_vectors_count}/${points_count} points in HNSW graphs`);
+          break;
+        }
+        if (performance.now() - lastLog > 30_000) {
+          lastLog = performance.now();
+          log(
+            `${name}: optimizing, ${status}, ${indexed_vectors_count}/${points_count} indexed after ${((performance.now() - start) / 1000).toFixed(0)} s`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private headers(): Record<string, string> {
+    return this.apiKey ? { 'api-key': this.apiKey } : {};
+  }
+
   /** Sends a signal without waiting for anything: SIGSTOP freezes the server, SIGCONT resumes it. */
   signal(signal: NodeJS.Signals): void {
     this.proc?.kill(signal);

@@ -2,7 +2,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { vectorStoreContract } from '../testing/contract.ts';
-import { bruteForceTopK, clusteredUnitVectors, RANDOM_DATA_EF_SEARCH, testId } from '../testing/random.ts';
+import { RANDOM_DATA_EF_SEARCH, testId } from '../testing/random.ts';
 import { QdrantVectorStore } from './store.ts';
 
 // Qdrant cannot be assumed on a developer machine: run against it when QDRANT_URL names one
@@ -24,38 +24,6 @@ describe.skipIf(!url)('Qdrant adapter', () => {
       }),
     vectorTolerance: 1e-5,
     ingestTimeoutMs: 300_000,
-  });
-
-  it('keeps recall@10 ≥ 0.99 on an int8-quantised collection (oversampled and re-scored)', async () => {
-    const store = new QdrantVectorStore({
-      url: url!,
-      apiKey: process.env.QDRANT_API_KEY,
-      quantization: 'int8',
-    });
-    const name = `${prefix}int8`;
-    const dims = 256;
-    const n = 5_000;
-    const data = clusteredUnitVectors(n, dims, 42);
-    const queries = clusteredUnitVectors(50, dims, 4242);
-    await store.ensureCollection({ name, dims, distance: 'cosine' });
-    const payload = { collection: 'c', imageId: '1', label: 'happy', score: 0.9, model: 'm@1' };
-    await store.upsert(
-      name,
-      Array.from({ length: n }, (_, i) => ({
-        id: testId(i),
-        vector: data.subarray(i * dims, (i + 1) * dims),
-        payload,
-      })),
-    );
-    let found = 0;
-    for (let q = 0; q < 50; q++) {
-      const query = queries.subarray(q * dims, (q + 1) * dims);
-      const want = new Set(bruteForceTopK(data, dims, query, 10).map((h) => testId(h.row)));
-      found += (await store.search(name, query, { k: 10 })).filter((h) => want.has(h.id)).length;
-    }
-    await store.dropCollection(name);
-    // Without oversampling Qdrant re-scores only the int8 top 10: 0.96 at 100k (docs/BENCHMARKS.md).
-    expect(found / 500).toBeGreaterThanOrEqual(0.99);
   });
 
   it('asks for uncompressed answers (a gzipped one waits ~40 ms for a delayed ACK)', async () => {
